@@ -1,0 +1,204 @@
+/*
+** apify.h: what the files of the apify extension share.
+**
+**   apify.c      entry point, per-connection state, configuration, scalar functions
+**   request.c    the Apify request rules: validation, templates, canonical body,
+**                derived idempotency key, reading the API's answers
+**   transport.c  libcurl: many requests in flight, retries, pacing
+**   vtab.c       the apify_webhooks virtual table (queue in xUpdate, send in xSync)
+**   store.c      the local store of idempotency keys and outcomes (real tables)
+**
+** Only apify.c says SQLITE_EXTENSION_INIT1; every other file includes this header, which says
+** SQLITE_EXTENSION_INIT3, so all of them call SQLite through the same routine table.
+*/
+#ifndef APIFY_H
+#define APIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "sqlite3ext.h"
+SQLITE_EXTENSION_INIT3
+
+#define APIFY_VERSION "0.1.0"
+
+/* Limits of the API (see README "Limits"). */
+#define APIFY_MAX_BODY       9437184     /* request body, bytes: above it the API says 413 */
+#define APIFY_MAX_KEY        256         /* idempotencyKey, characters (project choice) */
+#define APIFY_MAX_REPLY      (1<<20)     /* response body cap, bytes */
+
+/* ---------------------------------------------------------------------------------------------
+** Configuration of one database connection. Owned by the Apify struct in apify.c; the token is
+** never copied anywhere else than into the Authorization header of a request.
+*/
+typedef struct ApifyConfig ApifyConfig;
+struct ApifyConfig {
+  char *zToken;            /* API token, or NULL. Never stored, logged or echoed */
+  char *zBaseUrl;          /* "https://api.apify.com" unless changed; no trailing slash */
+  char *zCaFile;           /* PEM file of trusted CAs, or NULL for the system store */
+  int connectTimeoutMs;    /* per attempt, connect phase */
+  int timeoutMs;           /* per attempt, whole transfer */
+  int maxAttempts;         /* attempts per request, first one included */
+  int maxRetryMs;          /* no new attempt starts this long after the first one */
+  int concurrency;         /* requests in flight at once */
+  double rateLimit;        /* requests per second; 0 means learn it from X-RateLimit-Limit */
+  int progress;            /* -1 auto (stderr is a terminal), 0 off, 1 on */
+};
+
+/* ---------------------------------------------------------------------------------------------
+** apify.c: the state of one database connection, shared by the functions and the virtual
+** table. Reference counted: each registration and each connected table holds a reference.
+*/
+typedef struct ApifyHttp ApifyHttp;
+typedef struct ApifyCall ApifyCall;
+typedef struct Apify Apify;
+struct Apify {
+  int nRef;
+  ApifyConfig cfg;
+  ApifyHttp *pHttp;        /* opened on first use */
+};
+void apifyRef(Apify *p);
+void apifyUnref(void *p);
+
+/* Check the configuration and open the transport: SQLITE_OK, or an error in *pzErr. */
+int apifyReady(Apify *p, char **pzErr);
+
+/* Judge a finished call. On success *pzData holds the webhook JSON; otherwise *pzType (the Apify
+** error type, NULL when there is none) and *pzMsg say why. All sqlite3_malloc'd. SQLITE_OK or
+** SQLITE_NOMEM. */
+int apifyOutcome(sqlite3 *db, ApifyCall *pCall, char **pzData, char **pzType, char **pzMsg);
+
+/* ---------------------------------------------------------------------------------------------
+** request.c: the only file that knows the Apify request rules.
+*/
+
+/* Validate the WebhookCreate JSON object zJson (n bytes; NULL for SQL NULL) and build the body to send: the fields in one
+** canonical order, nulls dropped, and an idempotencyKey derived from the rest when the input
+** has none. On success returns SQLITE_OK and sets *pzBody and *pzKey (sqlite3_malloc'd, the
+** caller frees). On invalid input returns SQLITE_ERROR and *pzErr (sqlite3_malloc'd) says which
+** field breaks which rule, e.g. "apify: eventTypes[1]: \"ACTOR.RUN.DONE\" is not an event type".
+** SQLITE_NOMEM when memory runs out. Runs SQL (JSON1) on db; sends nothing. */
+int apifyRequestBuild(sqlite3 *db, const char *zJson, int n,
+                      char **pzBody, char **pzKey, char **pzErr);
+
+/* Check an Apify template (payloadTemplate, or headersTemplate when bHeaders) of n bytes:
+** replacing each {{variable}} outside strings must leave valid JSON, every variable must be an
+** allowed one, and (bInterpolate) so must those inside strings; a headers template must be an
+** object whose values are strings (or placeholders). SQLITE_OK, or SQLITE_ERROR with *pzErr
+** naming zField and the rule, or SQLITE_NOMEM. */
+int apifyTemplateCheck(sqlite3 *db, const char *zField, const char *z, int n,
+                       int bHeaders, int bInterpolate, char **pzErr);
+
+/* Read the API's answer: on 2xx with {"data":{...}} sets *pzData to the data object's JSON;
+** otherwise sets *pzType and *pzMsg from {"error":{type,message}} (or describes the body that
+** is not an Apify answer). Outputs are sqlite3_malloc'd or NULL. Returns SQLITE_OK or
+** SQLITE_NOMEM. */
+int apifyReplyRead(sqlite3 *db, int httpStatus, const char *zBody,
+                   char **pzData, char **pzType, char **pzMsg);
+
+/* ---------------------------------------------------------------------------------------------
+** transport.c: the only file that includes <curl/curl.h>.
+*/
+
+struct ApifyCall {
+  /* In: set by the caller; the transport never frees them. */
+  const char *zBody;       /* canonical request body */
+  sqlite3_int64 iRow;      /* the caller's handle for this call (a store rowid, or 0) */
+  /* Out: set by the transport before the done callback; freed by apifyCallReset(). */
+  int httpStatus;          /* last HTTP status, 0 if no answer ever arrived */
+  int nAttempt;            /* attempts made */
+  char *zReply;            /* last response body, or NULL */
+  char *zLocation;         /* Location header exactly as received, or NULL */
+  char *zNetError;         /* transport error of the last attempt, or NULL */
+  int bCanRetry;           /* another attempt is allowed (see APIFY_AGAIN) */
+  int bAborted;            /* the run stopped before this call got a final answer */
+  /* Private to the transport. */
+  void *pPriv;
+};
+
+/* What xDone returns to ask for another attempt of a call whose answer it cannot use (a 2xx
+** that is not an Apify answer). Honoured only while pCall->bCanRetry; the transport then keeps
+** the call and sends it again after a backoff. */
+#define APIFY_AGAIN 1000
+
+/* Initialise libcurl once per process (thread-safe in the libcurl versions this builds with). */
+int apifyHttpGlobalInit(void);
+
+/* Open and close the libcurl handles of one connection. */
+int apifyHttpOpen(ApifyHttp **pp);
+void apifyHttpClose(ApifyHttp *p);
+
+/* Parse zUrl with libcurl's URL API. SQLITE_OK when it is an absolute URL with a host; then
+** *pzScheme and *pzHost (sqlite3_malloc'd, lowercase scheme) are set when not NULL.
+** SQLITE_ERROR when it does not parse, SQLITE_NOMEM. */
+int apifyUrlParse(const char *zUrl, char **pzScheme, char **pzHost);
+
+/* Check that the configuration can send at all: a token, a base URL that parses, https or a
+** loopback host (the token never travels in clear text to another machine). SQLITE_OK, or
+** SQLITE_ERROR with *pzErr. Sends nothing. */
+int apifyHttpCheck(const ApifyConfig *pCfg, char **pzErr);
+
+/* Send calls, many in flight (pCfg->concurrency), retrying what is safe to retry. xNext hands
+** over the next call (or sets *pp to NULL when there are no more); xDone receives each finished
+** call and owns it again (unless it returns APIFY_AGAIN). A non-OK return from either callback stops the run: calls in flight
+** are finished and handed to xDone, no new one starts, and that code is returned. */
+int apifyHttpSend(ApifyHttp *p, const ApifyConfig *pCfg,
+                  int (*xNext)(void *pArg, ApifyCall **pp),
+                  int (*xDone)(void *pArg, ApifyCall *pCall),
+                  void *pArg);
+
+/* The URL requests go to, {base}/v2/webhooks (sqlite3_malloc'd). */
+char *apifyHttpEndpoint(const ApifyConfig *pCfg);
+
+/* Header i (0, 1, ...) of every request as "Name: value" in *pz (sqlite3_malloc'd; NULL for a
+** header not sent, such as Authorization without a token), with the token replaced by
+** "<redacted>" when bRedact. SQLITE_OK, SQLITE_DONE past the last one, or SQLITE_NOMEM. The dry
+** run shows exactly what the transport sends because both read this one list. */
+int apifyHttpHeader(ApifyHttp *p, const ApifyConfig *pCfg, int i, int bRedact, char **pz);
+
+/* Free the outcome fields of a call and zero them. */
+void apifyCallReset(ApifyCall *pCall);
+
+/* ---------------------------------------------------------------------------------------------
+** store.c: the real tables behind one apify_webhooks table T: T_store (a record per
+** idempotency key) and T_queue (what the open transaction will send at commit).
+*/
+typedef struct ApifyStore ApifyStore;
+
+int apifyStoreOpen(sqlite3 *db, const char *zDb, const char *zName, ApifyStore **pp);
+void apifyStoreClose(ApifyStore *p);
+const char *apifyStoreSchema(ApifyStore *p);
+const char *apifyStoreName(ApifyStore *p);
+
+/* Set *pbExists: whether T_store exists yet (it is created on the first write). */
+int apifyStoreExists(ApifyStore *p, int *pbExists);
+
+/* Queue the request zBody under zKey as row iPos of this transaction, unless the key is created
+** already or queued already with the same body. A key that names another request is
+** SQLITE_CONSTRAINT with *pzErr naming both rows. Creates the tables when needed. */
+int apifyStoreQueue(ApifyStore *p, const char *zKey, const char *zBody, int iPos, char **pzErr);
+
+/* Savepoints: the queue position now, and forgetting what was queued after position iAfter. */
+sqlite3_int64 apifyStoreMark(ApifyStore *p);
+void apifyStoreDiscard(ApifyStore *p, sqlite3_int64 iAfter);
+
+/* At commit: move the queue into the store as pending rows, then hand them out one by one
+** (*pzBody NULL when done; sqlite3_malloc'd), record each outcome, and empty the queue. */
+int apifyStoreMerge(ApifyStore *p);
+int apifyStoreNext(ApifyStore *p, sqlite3_int64 *piSeq, char **pzBody);
+int apifyStoreRecord(ApifyStore *p, sqlite3_int64 iSeq, const ApifyCall *pCall,
+                     const char *zData, const char *zType, const char *zMsg);
+int apifyStoreClear(ApifyStore *p);
+
+/* The transaction is over (committed or rolled back): forget its marks. Writes nothing. */
+void apifyStoreEnd(ApifyStore *p);
+
+/* Drop the tables (DROP TABLE of a created table), and name them for xShadowName. */
+int apifyStoreDrop(ApifyStore *p);
+int apifyStoreShadow(const char *zSuffix);
+
+/* ---------------------------------------------------------------------------------------------
+** vtab.c: register the apify_webhooks module on db; the module holds a reference to p.
+*/
+int apifyVtabRegister(sqlite3 *db, Apify *p);
+
+#endif /* APIFY_H */

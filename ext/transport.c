@@ -1,0 +1,523 @@
+/*
+** transport.c: the HTTP side of the apify extension, and the only file that includes
+** <curl/curl.h>.
+**
+** apifyHttpSend() posts request bodies to {base}/v2/webhooks through libcurl's multi interface:
+** a sliding window of up to `concurrency` requests in flight, each finished request handed back
+** as soon as its answer arrives and its slot refilled at once, so one slow request never holds
+** the others up. The easy handles live as long as the database connection (ApifyHttp), so TCP
+** connections, DNS answers and TLS sessions are reused from one statement to the next.
+**
+** Retries. A POST is retried only because every body carries an idempotencyKey: the API answers
+** a repeated key with the webhook it created first, so an attempt whose answer was lost cannot
+** create a second webhook. What is retried: network errors (no answer, cut connection,
+** timeout), 429 and 5xx, and 2xx answers the caller finds unusable (xDone returns APIFY_AGAIN).
+** Never other 4xx. The delay before attempt k+1 is random(1..2) x 500 ms x 2^(k-1), as the API
+** asks, or Retry-After when the server sends it; no attempt starts after max_retry_time_ms.
+**
+** Pacing. Until the rate limit is known, one request goes out alone; its X-RateLimit-Limit
+** header (or the configured rate_limit) then sets an even spacing of request starts at 95% of
+** the limit. A 429 pauses every new start (Retry-After, or the backoff) and lowers the rate by
+** 30%; each later answer that is not a 429 gives 2% back, so the run recovers after a quiet
+** spell. One 429 therefore slows the whole run instead of re-sending into the same wall.
+**
+** The token goes into one header list built per apifyHttpSend() call and freed at its end; it
+** is never put in a URL, an error message or a log line.
+*/
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <curl/curl.h>
+#include "apify.h"
+
+#define BACKOFF_FIRST 0.5   /* seconds: the first retry waits 0.5 to 1 s */
+#define PACE_SHARE    0.95  /* share of X-RateLimit-Limit a run aims at */
+
+typedef struct Slot Slot;
+
+/* One request in the window: an easy handle, reused, and the call it works on. */
+struct Slot {
+  CURL *pEasy;
+  ApifyCall *pCall;        /* NULL when the slot is free */
+  sqlite3_str *pBody;      /* the answer of the attempt in flight */
+  char *zLocation;         /* its Location header */
+  int bRunning;            /* an attempt is in flight */
+  int bOversize;           /* the answer outgrew APIFY_MAX_REPLY */
+  double tFirst;           /* when the first attempt started */
+  double tReady;           /* no attempt starts before this */
+  char zErr[CURL_ERROR_SIZE];
+};
+
+struct ApifyHttp {
+  CURLM *pMulti;
+  Slot *aSlot;             /* the window; grows to the configured concurrency */
+  int nSlot;
+  double rLimit;           /* X-RateLimit-Limit last heard, 0 when never heard */
+  double rFactor;          /* share of the pace kept after 429s, 0.25 to 1 */
+  double tNext;            /* earliest start of the next attempt (pacing) */
+  double tPause;           /* no attempt starts before this (after a 429) */
+  int n429;                /* 429s in a row */
+  char zAgent[128];        /* User-Agent */
+};
+
+/* Seconds on a clock that never jumps. */
+static double nowSeconds(void){
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + t.tv_nsec/1e9;
+}
+
+/* A uniformly random number in [1, 2), for backoff jitter. */
+static double jitter(void){
+  unsigned int u;
+  sqlite3_randomness(sizeof(u), &u);
+  return 1.0 + (double)u/4294967296.0;
+}
+
+/* The backoff before attempt nDone+1, after nDone failed attempts. */
+static double backoff(int nDone){
+  double d = BACKOFF_FIRST*jitter();
+  int i;
+  for(i=1; i<nDone && d<3600.0; i++) d *= 2.0;
+  return d;
+}
+
+int apifyUrlParse(const char *zUrl, char **pzScheme, char **pzHost){
+  int rc = SQLITE_ERROR;
+  char *zScheme = 0, *zHost = 0;
+  CURLU *pUrl = curl_url();
+  if( pUrl==0 ) return SQLITE_NOMEM;
+  if( zUrl && curl_url_set(pUrl, CURLUPART_URL, zUrl, CURLU_NON_SUPPORT_SCHEME)==CURLUE_OK
+   && curl_url_get(pUrl, CURLUPART_SCHEME, &zScheme, 0)==CURLUE_OK
+   && curl_url_get(pUrl, CURLUPART_HOST, &zHost, 0)==CURLUE_OK
+   && zHost[0] ){
+    rc = SQLITE_OK;
+    if( pzScheme && (*pzScheme = sqlite3_mprintf("%s", zScheme))==0 ) rc = SQLITE_NOMEM;
+    if( pzHost && (*pzHost = sqlite3_mprintf("%s", zHost))==0 ) rc = SQLITE_NOMEM;
+    if( rc!=SQLITE_OK && pzScheme ){ sqlite3_free(*pzScheme); *pzScheme = 0; }
+  }
+  curl_free(zScheme);
+  curl_free(zHost);
+  curl_url_cleanup(pUrl);
+  return rc;
+}
+
+/* True if zHost names this machine: localhost, 127.0.0.0/8 or ::1. */
+static int isLoopback(const char *zHost){
+  return sqlite3_stricmp(zHost, "localhost")==0
+      || strncmp(zHost, "127.", 4)==0
+      || strcmp(zHost, "[::1]")==0;
+}
+
+int apifyHttpCheck(const ApifyConfig *pCfg, char **pzErr){
+  char *zScheme = 0, *zHost = 0;
+  int rc;
+  *pzErr = 0;
+  if( pCfg->zToken==0 || pCfg->zToken[0]==0 ){
+    *pzErr = sqlite3_mprintf("apify: no API token; set APIFY_TOKEN before starting, "
+                             "or SELECT apify_config('token', '...')");
+    return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+  }
+  rc = apifyUrlParse(pCfg->zBaseUrl, &zScheme, &zHost);
+  if( rc==SQLITE_ERROR ){
+    *pzErr = sqlite3_mprintf("apify: base_url \"%s\" is not an absolute URL", pCfg->zBaseUrl);
+  }else if( rc==SQLITE_OK && strcmp(zScheme, "https")!=0 ){
+    if( strcmp(zScheme, "http")!=0 ){
+      *pzErr = sqlite3_mprintf("apify: base_url \"%s\" must be http or https", pCfg->zBaseUrl);
+    }else if( !isLoopback(zHost) ){
+      *pzErr = sqlite3_mprintf("apify: refusing to send the token in clear text to \"%s\"; "
+                               "use https, or http only to a loopback address", zHost);
+    }
+    if( *pzErr ) rc = SQLITE_ERROR;
+  }
+  if( rc==SQLITE_ERROR && *pzErr==0 ) rc = SQLITE_NOMEM;
+  sqlite3_free(zScheme);
+  sqlite3_free(zHost);
+  return rc;
+}
+
+char *apifyHttpEndpoint(const ApifyConfig *pCfg){
+  return sqlite3_mprintf("%s/v2/webhooks", pCfg->zBaseUrl);
+}
+
+const char *apifyHttpAgent(ApifyHttp *p){
+  return p->zAgent;
+}
+
+int apifyHttpGlobalInit(void){
+  return curl_global_init(CURL_GLOBAL_DEFAULT)==CURLE_OK ? SQLITE_OK : SQLITE_ERROR;
+}
+
+int apifyHttpOpen(ApifyHttp **pp){
+  ApifyHttp *p = sqlite3_malloc64(sizeof(*p));
+  *pp = 0;
+  if( p==0 ) return SQLITE_NOMEM;
+  memset(p, 0, sizeof(*p));
+  p->pMulti = curl_multi_init();
+  if( p->pMulti==0 ){
+    sqlite3_free(p);
+    return SQLITE_NOMEM;
+  }
+  p->rFactor = 1.0;
+  sqlite3_snprintf(sizeof(p->zAgent), p->zAgent, "apify-sqlite/%s (SQLite %s; libcurl %s)",
+                   APIFY_VERSION, sqlite3_libversion(), curl_version_info(CURLVERSION_NOW)->version);
+  *pp = p;
+  return SQLITE_OK;
+}
+
+void apifyHttpClose(ApifyHttp *p){
+  int i;
+  if( p==0 ) return;
+  for(i=0; i<p->nSlot; i++){
+    Slot *pSlot = &p->aSlot[i];
+    if( pSlot->bRunning ) curl_multi_remove_handle(p->pMulti, pSlot->pEasy);
+    curl_easy_cleanup(pSlot->pEasy);
+    sqlite3_free(sqlite3_str_finish(pSlot->pBody));
+    sqlite3_free(pSlot->zLocation);
+  }
+  sqlite3_free(p->aSlot);
+  curl_multi_cleanup(p->pMulti);
+  sqlite3_free(p);
+}
+
+void apifyCallReset(ApifyCall *pCall){
+  sqlite3_free(pCall->zReply);
+  sqlite3_free(pCall->zLocation);
+  sqlite3_free(pCall->zNetError);
+  pCall->zReply = pCall->zLocation = pCall->zNetError = 0;
+  pCall->httpStatus = 0;
+  pCall->nAttempt = 0;
+  pCall->bAborted = 0;
+  pCall->bCanRetry = 0;
+}
+
+/* CURLOPT_WRITEFUNCTION: append to the slot's answer. Returning less than given aborts the
+** transfer on purpose when the answer outgrows the cap or memory runs out. */
+static size_t onBody(char *pData, size_t sz, size_t n, void *pArg){
+  Slot *pSlot = (Slot*)pArg;
+  size_t nByte = sz*n;
+  if( (size_t)sqlite3_str_length(pSlot->pBody)+nByte > APIFY_MAX_REPLY ){
+    pSlot->bOversize = 1;
+    return 0;
+  }
+  sqlite3_str_append(pSlot->pBody, pData, (int)nByte);
+  return sqlite3_str_errcode(pSlot->pBody)==SQLITE_OK ? nByte : 0;
+}
+
+/* True if header line z (n bytes) is "zName: ..."; then *pzVal and *pnVal hold the trimmed
+** value. */
+static int headerIs(const char *z, size_t n, const char *zName, const char **pzVal, int *pnVal){
+  size_t nName = strlen(zName);
+  if( n<=nName || z[nName]!=':' || sqlite3_strnicmp(z, zName, (int)nName)!=0 ) return 0;
+  z += nName+1;
+  n -= nName+1;
+  while( n>0 && (z[0]==' ' || z[0]=='\t') ){ z++; n--; }
+  while( n>0 && (z[n-1]=='\r' || z[n-1]=='\n' || z[n-1]==' ') ) n--;
+  *pzVal = z;
+  *pnVal = (int)n;
+  return 1;
+}
+
+/* CURLOPT_HEADERFUNCTION: keep Location and learn X-RateLimit-Limit. */
+static size_t onHeader(char *z, size_t sz, size_t n, void *pArg){
+  ApifyHttp *p = ((void**)pArg)[0];
+  Slot *pSlot = ((void**)pArg)[1];
+  const char *zVal;
+  int nVal;
+  n *= sz;
+  if( headerIs(z, n, "Location", &zVal, &nVal) ){
+    sqlite3_free(pSlot->zLocation);
+    pSlot->zLocation = sqlite3_mprintf("%.*s", nVal, zVal);
+    if( pSlot->zLocation==0 ) return 0;
+  }else if( headerIs(z, n, "X-RateLimit-Limit", &zVal, &nVal) ){
+    double r = 0.0;
+    char zNum[32];
+    sqlite3_snprintf(sizeof(zNum), zNum, "%.*s", nVal, zVal);
+    r = atof(zNum);
+    if( r>0.0 ) p->rLimit = r;
+  }
+  return n;
+}
+
+/* Grow the window to nWant slots, each with an easy handle whose fixed options are set. */
+static int slotsEnsure(ApifyHttp *p, int nWant){
+  Slot *aNew;
+  if( nWant<=p->nSlot ) return SQLITE_OK;
+  aNew = sqlite3_realloc64(p->aSlot, nWant*sizeof(Slot));
+  if( aNew==0 ) return SQLITE_NOMEM;
+  p->aSlot = aNew;
+  while( p->nSlot<nWant ){
+    Slot *pSlot = &p->aSlot[p->nSlot];
+    memset(pSlot, 0, sizeof(*pSlot));
+    pSlot->pEasy = curl_easy_init();
+    if( pSlot->pEasy==0 ) return SQLITE_NOMEM;
+    p->nSlot++;
+  }
+  return SQLITE_OK;
+}
+
+int apifyHttpHeader(ApifyHttp *p, const ApifyConfig *pCfg, int i, int bRedact, char **pz){
+  *pz = 0;
+  switch( i ){
+    case 0:
+      if( pCfg->zToken==0 ) return SQLITE_OK;
+      *pz = sqlite3_mprintf("Authorization: Bearer %s", bRedact ? "<redacted>" : pCfg->zToken);
+      break;
+    case 1: *pz = sqlite3_mprintf("Content-Type: application/json"); break;
+    case 2: *pz = sqlite3_mprintf("Accept: application/json"); break;
+    case 3: *pz = sqlite3_mprintf("User-Agent: %s", p->zAgent); break;
+    default: return SQLITE_DONE;
+  }
+  return *pz ? SQLITE_OK : SQLITE_NOMEM;
+}
+
+/* The header list of one run: the only place the token is written. NULL when out of memory. */
+static struct curl_slist *headersBuild(ApifyHttp *p, const ApifyConfig *pCfg){
+  struct curl_slist *pList = curl_slist_append(0, "Expect:"), *pNew;  /* no 100-continue wait */
+  char *z = 0;
+  int i, rc = pList ? SQLITE_OK : SQLITE_NOMEM;
+  for(i=0; rc==SQLITE_OK; i++){
+    rc = apifyHttpHeader(p, pCfg, i, 0, &z);
+    if( rc==SQLITE_OK && z ){
+      pNew = curl_slist_append(pList, z);
+      if( pNew==0 ) rc = SQLITE_NOMEM; else pList = pNew;
+      memset(z, 0, strlen(z));   /* libcurl keeps its own copy; ours leaves no token behind */
+      sqlite3_free(z);
+    }
+  }
+  if( rc!=SQLITE_DONE ){
+    curl_slist_free_all(pList);
+    pList = 0;
+  }
+  return pList;
+}
+
+/* Everything one run of apifyHttpSend() needs. */
+typedef struct Run Run;
+struct Run {
+  ApifyHttp *p;
+  const ApifyConfig *pCfg;
+  int (*xNext)(void*, ApifyCall**);
+  int (*xDone)(void*, ApifyCall*);
+  void *pArg;
+  char *zUrl;
+  struct curl_slist *pHeaders;
+  int rc;                  /* first error: the run stops starting new work */
+};
+
+/* Requests per second the run aims at now, 0 for unpaced. */
+static double paceRate(ApifyHttp *p, const ApifyConfig *pCfg){
+  double r = pCfg->rateLimit>0 ? pCfg->rateLimit : PACE_SHARE*p->rLimit;
+  return r*p->rFactor;
+}
+
+/* Start the next attempt of pSlot's call. */
+static int slotStart(Run *pRun, Slot *pSlot, void **aArg, double now){
+  ApifyHttp *p = pRun->p;
+  const ApifyConfig *pCfg = pRun->pCfg;
+  CURL *e = pSlot->pEasy;
+  double r = paceRate(p, pCfg);
+  sqlite3_free(sqlite3_str_finish(pSlot->pBody));
+  pSlot->pBody = sqlite3_str_new(0);
+  sqlite3_free(pSlot->zLocation);
+  pSlot->zLocation = 0;
+  pSlot->bOversize = 0;
+  pSlot->zErr[0] = 0;
+  aArg[0] = p;
+  aArg[1] = pSlot;
+  curl_easy_reset(e);
+  if( curl_easy_setopt(e, CURLOPT_URL, pRun->zUrl)
+   || curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https")
+   || curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L)
+   || curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)pCfg->connectTimeoutMs)
+   || curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)pCfg->timeoutMs)
+   || curl_easy_setopt(e, CURLOPT_ERRORBUFFER, pSlot->zErr)
+   || curl_easy_setopt(e, CURLOPT_HTTPHEADER, pRun->pHeaders)
+   || curl_easy_setopt(e, CURLOPT_POSTFIELDS, pSlot->pCall->zBody)
+   || curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(pSlot->pCall->zBody))
+   || curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, onBody)
+   || curl_easy_setopt(e, CURLOPT_WRITEDATA, pSlot)
+   || curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, onHeader)
+   || curl_easy_setopt(e, CURLOPT_HEADERDATA, aArg)
+   || curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "")
+   || curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L)
+   || curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L)
+   || (pCfg->zCaFile && curl_easy_setopt(e, CURLOPT_CAINFO, pCfg->zCaFile))
+   || pSlot->pBody==0
+   || curl_multi_add_handle(p->pMulti, e)!=CURLM_OK ){
+    return SQLITE_NOMEM;
+  }
+  if( pSlot->pCall->nAttempt==0 ) pSlot->tFirst = now;
+  pSlot->pCall->nAttempt++;
+  pSlot->bRunning = 1;
+  if( r>0.0 ) p->tNext = (p->tNext>now ? p->tNext : now) + 1.0/r;
+  return SQLITE_OK;
+}
+
+/* Hand pSlot's call back to the caller and free the slot, unless the caller asks for another
+** attempt (APIFY_AGAIN) while one is allowed. */
+static void slotDone(Run *pRun, Slot *pSlot, double now){
+  ApifyCall *pCall = pSlot->pCall;
+  int rc;
+  pSlot->pCall = 0;
+  rc = pRun->xDone(pRun->pArg, pCall);
+  if( rc==APIFY_AGAIN && pCall->bCanRetry ){
+    pSlot->pCall = pCall;
+    pSlot->tReady = now + backoff(pCall->nAttempt);
+  }else if( rc!=SQLITE_OK && rc!=APIFY_AGAIN && pRun->rc==SQLITE_OK ){
+    pRun->rc = rc;
+  }
+}
+
+/* An attempt of pSlot ended with curl code cc: record what arrived, then retry or finish. */
+static void slotFinish(Run *pRun, Slot *pSlot, CURLcode cc, double now){
+  ApifyHttp *p = pRun->p;
+  const ApifyConfig *pCfg = pRun->pCfg;
+  ApifyCall *pCall = pSlot->pCall;
+  long status = 0;
+  curl_off_t nRetryAfter = 0;     /* seconds; 0 when there is no Retry-After */
+  double delay;
+  int bRetry = 0;
+
+  curl_multi_remove_handle(p->pMulti, pSlot->pEasy);
+  pSlot->bRunning = 0;
+  sqlite3_free(pCall->zReply);
+  sqlite3_free(pCall->zNetError);
+  sqlite3_free(pCall->zLocation);
+  pCall->zReply = pCall->zNetError = 0;
+  pCall->zLocation = pSlot->zLocation;   /* ownership moves to the call */
+  pSlot->zLocation = 0;
+  if( cc==CURLE_OK ){
+    curl_easy_getinfo(pSlot->pEasy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(pSlot->pEasy, CURLINFO_RETRY_AFTER, &nRetryAfter);
+    pCall->zReply = sqlite3_str_finish(pSlot->pBody);
+    pSlot->pBody = 0;
+    if( pCall->zReply==0 && pRun->rc==SQLITE_OK ) pRun->rc = SQLITE_NOMEM;
+    bRetry = status==429 || status>=500;
+  }else{
+    if( pSlot->bOversize ){
+      pCall->zNetError = sqlite3_mprintf("the answer is larger than %d bytes", APIFY_MAX_REPLY);
+    }else{
+      pCall->zNetError = sqlite3_mprintf("%s", pSlot->zErr[0] ? pSlot->zErr : curl_easy_strerror(cc));
+    }
+    if( pCall->zNetError==0 && pRun->rc==SQLITE_OK ) pRun->rc = SQLITE_NOMEM;
+    bRetry = cc!=CURLE_WRITE_ERROR;   /* an oversized answer is no passing fault */
+  }
+  pCall->httpStatus = (int)status;
+
+  if( status==429 ){
+    p->n429++;
+    p->rFactor = p->rFactor*0.7 < 0.25 ? 0.25 : p->rFactor*0.7;
+    delay = nRetryAfter>0 ? (double)nRetryAfter : backoff(p->n429);
+    if( now+delay > p->tPause ) p->tPause = now+delay;
+  }else{
+    if( status>0 ){
+      p->n429 = 0;
+      p->rFactor = p->rFactor+0.02 > 1.0 ? 1.0 : p->rFactor+0.02;
+    }
+    delay = nRetryAfter>0 ? (double)nRetryAfter : backoff(pCall->nAttempt);
+  }
+  pCall->bCanRetry = pRun->rc==SQLITE_OK
+                  && pCall->nAttempt < pCfg->maxAttempts
+                  && now+delay-pSlot->tFirst <= pCfg->maxRetryMs/1000.0;
+  if( bRetry && pCall->bCanRetry ){
+    pSlot->tReady = now+delay;
+    return;
+  }
+  pCall->bAborted = bRetry && pRun->rc!=SQLITE_OK;
+  slotDone(pRun, pSlot, now);
+}
+
+int apifyHttpSend(ApifyHttp *p, const ApifyConfig *pCfg,
+                  int (*xNext)(void *pArg, ApifyCall **pp),
+                  int (*xDone)(void *pArg, ApifyCall *pCall),
+                  void *pArg){
+  Run run;
+  void *(*aArg)[2] = 0;    /* header-callback arguments, one pair per slot */
+  int nWindow = pCfg->concurrency>0 ? pCfg->concurrency : 1;
+  int bMore = 1;           /* xNext may have more calls */
+  int i;
+
+  memset(&run, 0, sizeof(run));
+  run.p = p;
+  run.pCfg = pCfg;
+  run.xNext = xNext;
+  run.xDone = xDone;
+  run.pArg = pArg;
+  run.zUrl = apifyHttpEndpoint(pCfg);
+  run.pHeaders = headersBuild(p, pCfg);
+  aArg = sqlite3_malloc64(nWindow*sizeof(*aArg));
+  if( run.zUrl==0 || run.pHeaders==0 || aArg==0 ) run.rc = SQLITE_NOMEM;
+  if( run.rc==SQLITE_OK ) run.rc = slotsEnsure(p, nWindow);
+  if( pCfg->rateLimit<=0 && p->rLimit<=0 ) p->tNext = 0;
+
+  while( 1 ){
+    double now = nowSeconds();
+    double tWake = now + 1.0;
+    int nBusy = 0, nRunning = 0;
+    int bProbe = pCfg->rateLimit<=0 && p->rLimit<=0;   /* learn the limit from one request */
+
+    /* Refill free slots from the caller's queue. */
+    for(i=0; i<nWindow && bMore && run.rc==SQLITE_OK; i++){
+      Slot *pSlot = &p->aSlot[i];
+      if( pSlot->pCall ) continue;
+      run.rc = xNext(pArg, &pSlot->pCall);
+      if( run.rc==SQLITE_OK && pSlot->pCall==0 ) bMore = 0;
+      if( pSlot->pCall ) pSlot->tReady = now;
+    }
+
+    /* Start the attempts that are due, paced, in slot order. */
+    for(i=0; i<nWindow; i++){
+      if( p->aSlot[i].bRunning ) nRunning++;
+    }
+    for(i=0; i<nWindow; i++){
+      Slot *pSlot = &p->aSlot[i];
+      if( pSlot->pCall==0 ) continue;
+      if( pSlot->bRunning ){ nBusy++; continue; }
+      if( run.rc!=SQLITE_OK ){
+        /* The run is stopping: a call waiting for a retry goes back unfinished. */
+        pSlot->pCall->bAborted = 1;
+        pSlot->pCall->bCanRetry = 0;
+        slotDone(&run, pSlot, now);
+        continue;
+      }
+      nBusy++;
+      if( pSlot->tReady>now ){
+        if( pSlot->tReady<tWake ) tWake = pSlot->tReady;
+      }else if( p->tPause>now ){
+        if( p->tPause<tWake ) tWake = p->tPause;
+      }else if( p->tNext>now ){
+        if( p->tNext<tWake ) tWake = p->tNext;
+      }else if( !(bProbe && nRunning>0) ){
+        run.rc = slotStart(&run, pSlot, aArg[i], now);
+        if( run.rc==SQLITE_OK ) nRunning++;
+      }
+    }
+    if( nBusy==0 && (!bMore || run.rc!=SQLITE_OK) ) break;
+
+    /* Drive the transfers, hand back what finished, then sleep until something happens. */
+    {
+      int nStill = 0, nMsg = 0;
+      CURLMsg *pMsg;
+      int msWait = (int)((tWake-now)*1000.0)+1;
+      curl_multi_perform(p->pMulti, &nStill);
+      while( (pMsg = curl_multi_info_read(p->pMulti, &nMsg))!=0 ){
+        if( pMsg->msg!=CURLMSG_DONE ) continue;
+        for(i=0; i<nWindow; i++){
+          if( p->aSlot[i].pEasy==pMsg->easy_handle && p->aSlot[i].bRunning ){
+            slotFinish(&run, &p->aSlot[i], pMsg->data.result, nowSeconds());
+            break;
+          }
+        }
+        msWait = 0;
+      }
+      if( msWait>0 ) curl_multi_poll(p->pMulti, 0, 0, msWait<1000 ? msWait : 1000, 0);
+    }
+  }
+
+  curl_slist_free_all(run.pHeaders);
+  sqlite3_free(run.zUrl);
+  sqlite3_free(aArg);
+  return run.rc;
+}
