@@ -310,7 +310,7 @@ static int oneDone(void *pArg, ApifyCall *pCall){
   if( rc==SQLITE_OK && p->zData==0 && pCall->httpStatus/100==2 && pCall->bCanRetry ){
     return APIFY_AGAIN;
   }
-  return rc;
+  return rc==SQLITE_OK && p->zData==0 ? APIFY_FAILED : rc;
 }
 
 /* The SQL error for a call that created nothing: the HTTP status, the Apify error type and its
@@ -356,7 +356,7 @@ static void createFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( rc==SQLITE_OK ) rc = apifyReady(p, &zErr);
   if( rc==SQLITE_OK ){
     one.call.zBody = zBody;
-    rc = apifyHttpSend(p->pHttp, &p->cfg, oneNext, oneDone, &one);
+    rc = apifyHttpSend(p->pHttp, one.db, &p->cfg, 1, oneNext, oneDone, &one);
   }
   if( rc==SQLITE_OK && one.zData ){
     sqlite3_result_text(ctx, one.zData, -1, sqlite3_free);
@@ -367,7 +367,10 @@ static void createFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     rc = zErr ? SQLITE_ERROR : SQLITE_NOMEM;
   }
   if( rc==SQLITE_NOMEM ) sqlite3_result_error_nomem(ctx);
-  else if( rc!=SQLITE_OK ) sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errstr(rc), -1);
+  else if( rc!=SQLITE_OK ){
+    sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errstr(rc), -1);
+    if( rc!=SQLITE_ERROR ) sqlite3_result_error_code(ctx, rc);   /* SQLITE_INTERRUPT, say */
+  }
   apifyCallReset(&one.call);
   sqlite3_free(one.zData);
   sqlite3_free(one.zType);

@@ -120,6 +120,10 @@ struct ApifyCall {
 ** the call and sends it again after a backoff. */
 #define APIFY_AGAIN 1000
 
+/* What xDone returns for a call that is done but did not succeed (recorded as failed, say): no
+** error of the run, but it counts as failed in the progress line. */
+#define APIFY_FAILED 1001
+
 /* Initialise libcurl once per process (thread-safe in the libcurl versions this builds with). */
 int apifyHttpGlobalInit(void);
 
@@ -137,11 +141,14 @@ int apifyUrlParse(const char *zUrl, char **pzScheme, char **pzHost);
 ** SQLITE_ERROR with *pzErr. Sends nothing. */
 int apifyHttpCheck(const ApifyConfig *pCfg, char **pzErr);
 
-/* Send calls, many in flight (pCfg->concurrency), retrying what is safe to retry. xNext hands
-** over the next call (or sets *pp to NULL when there are no more); xDone receives each finished
-** call and owns it again (unless it returns APIFY_AGAIN). A non-OK return from either callback stops the run: calls in flight
-** are finished and handed to xDone, no new one starts, and that code is returned. */
-int apifyHttpSend(ApifyHttp *p, const ApifyConfig *pCfg,
+/* Send calls, many in flight (pCfg->concurrency), paced, retrying what is safe to retry. xNext
+** hands over the next call (or sets *pp to NULL when there are no more); xDone receives each
+** finished call and owns it again (unless it returns APIFY_AGAIN), and returns SQLITE_OK when
+** it succeeded, APIFY_FAILED when it did not. Any other return from either callback, or sqlite3_interrupt() on db (then the
+** result is SQLITE_INTERRUPT), stops the run: calls in flight finish and go to xDone, calls
+** waiting for a retry go to xDone with bAborted set, no new one starts. nTotal is the number of
+** calls expected (0 if unknown), for the progress line. */
+int apifyHttpSend(ApifyHttp *p, sqlite3 *db, const ApifyConfig *pCfg, sqlite3_int64 nTotal,
                   int (*xNext)(void *pArg, ApifyCall **pp),
                   int (*xDone)(void *pArg, ApifyCall *pCall),
                   void *pArg);
@@ -181,9 +188,10 @@ int apifyStoreQueue(ApifyStore *p, const char *zKey, const char *zBody, int iPos
 sqlite3_int64 apifyStoreMark(ApifyStore *p);
 void apifyStoreDiscard(ApifyStore *p, sqlite3_int64 iAfter);
 
-/* At commit: move the queue into the store as pending rows, then hand them out one by one
-** (*pzBody NULL when done; sqlite3_malloc'd), record each outcome, and empty the queue. */
-int apifyStoreMerge(ApifyStore *p);
+/* At commit: move the queue into the store as pending rows (*pnPending: how many to send),
+** then hand them out one by one (*pzBody NULL when done; sqlite3_malloc'd), record each
+** outcome, and empty the queue. */
+int apifyStoreMerge(ApifyStore *p, sqlite3_int64 *pnPending);
 int apifyStoreNext(ApifyStore *p, sqlite3_int64 *piSeq, char **pzBody);
 int apifyStoreRecord(ApifyStore *p, sqlite3_int64 iSeq, const ApifyCall *pCall,
                      const char *zData, const char *zType, const char *zMsg);

@@ -26,7 +26,8 @@
 /* The statements a store keeps prepared; %w is the table name T, %w (first) the schema S. */
 enum {
   STMT_QUEUE_FIND, STMT_STORE_FIND, STMT_QUEUE_ADD, STMT_MERGE, STMT_SEND_NEXT,
-  STMT_RECORD_OK, STMT_RECORD_FAIL, STMT_RECORD_ABORT, STMT_QUEUE_CLEAR, STMT_PURGE, STMT_COUNT
+  STMT_PENDING, STMT_RECORD_OK, STMT_RECORD_FAIL, STMT_RECORD_ABORT, STMT_QUEUE_CLEAR,
+  STMT_PURGE, STMT_COUNT
 };
 static const char *const azStmt[STMT_COUNT] = {
   /* STMT_QUEUE_FIND: a request already queued under key ?1 in this transaction */
@@ -49,6 +50,9 @@ static const char *const azStmt[STMT_COUNT] = {
   "SELECT s.seq, s.request, q.rowid FROM \"%w\".\"%w_queue\" q CROSS JOIN \"%w\".\"%w_store\" s"
   "  ON s.idempotency_key=q.idempotency_key"
   " WHERE q.rowid>?1 AND s.status='pending' ORDER BY q.rowid LIMIT 1",
+  /* STMT_PENDING: how many rows of this transaction are to be sent */
+  "SELECT count(*) FROM \"%w\".\"%w_queue\" q CROSS JOIN \"%w\".\"%w_store\" s"
+  "  ON s.idempotency_key=q.idempotency_key WHERE s.status='pending'",
   /* STMT_RECORD_OK: seq ?1 was created: http ?2, location ?3, webhook ?4, attempts ?5 */
   "UPDATE \"%w\".\"%w_store\" SET status='created', id=json_extract(?4,'$.id'),"
   " http_status=?2, location=?3, response=?4, attempts=attempts+?5, error_type=NULL,"
@@ -286,10 +290,16 @@ int apifyStoreQueue(ApifyStore *p, const char *zKey, const char *zBody, int iPos
   return rc;
 }
 
-int apifyStoreMerge(ApifyStore *p){
-  int rc = SQLITE_OK;
-  rc = storePurge(p);
+int apifyStoreMerge(ApifyStore *p, sqlite3_int64 *pnPending){
+  sqlite3_stmt *pStmt;
+  int rc = storePurge(p);
+  *pnPending = 0;
   rc = stmtRun(stmtGet(p, STMT_MERGE, &rc), rc);
+  pStmt = stmtGet(p, STMT_PENDING, &rc);
+  if( pStmt ){
+    if( sqlite3_step(pStmt)==SQLITE_ROW ) *pnPending = sqlite3_column_int64(pStmt, 0);
+    rc = sqlite3_reset(pStmt);
+  }
   p->iSendFrom = 0;
   return rc;
 }

@@ -27,7 +27,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 #include <curl/curl.h>
 #include "apify.h"
 
@@ -58,6 +60,7 @@ struct ApifyHttp {
   double tNext;            /* earliest start of the next attempt (pacing) */
   double tPause;           /* no attempt starts before this (after a 429) */
   int n429;                /* 429s in a row */
+  int bHeard;              /* an HTTP answer has arrived on this connection */
   char zAgent[128];        /* User-Agent */
 };
 
@@ -297,6 +300,7 @@ static struct curl_slist *headersBuild(ApifyHttp *p, const ApifyConfig *pCfg){
 typedef struct Run Run;
 struct Run {
   ApifyHttp *p;
+  sqlite3 *db;             /* probed for sqlite3_interrupt() */
   const ApifyConfig *pCfg;
   int (*xNext)(void*, ApifyCall**);
   int (*xDone)(void*, ApifyCall*);
@@ -304,7 +308,54 @@ struct Run {
   char *zUrl;
   struct curl_slist *pHeaders;
   int rc;                  /* first error: the run stops starting new work */
+  /* Progress: shown on stderr when asked for, or when it is a terminal, for big enough runs */
+  int bProgress;
+  sqlite3_int64 nTotal;    /* calls expected, 0 if unknown */
+  sqlite3_int64 nSent;     /* calls started */
+  sqlite3_int64 nOk;       /* calls done that succeeded */
+  sqlite3_int64 nFailed;   /* calls done that did not */
+  double tStart;           /* when the run began */
+  double tShown;           /* when the progress line was last written */
+  double tProbe;           /* when the interrupt flag was last looked at */
 };
+
+#define PROGRESS_MIN   6     /* runs smaller than this show no progress line */
+#define PROGRESS_EVERY 0.25  /* seconds between progress updates */
+#define PROBE_EVERY    0.05  /* seconds between looks at the interrupt flag */
+
+/* True if sqlite3_interrupt() was called on db while the statement calling us runs. SQLite
+** 3.40 has no sqlite3_is_interrupted(), but any statement stepped while the flag is set stops
+** at once with SQLITE_INTERRUPT; a one-row SELECT is that probe. */
+static int isInterrupted(sqlite3 *db){
+  sqlite3_stmt *pStmt = 0;
+  int rc;
+  if( db==0 || sqlite3_prepare_v2(db, "SELECT 1", -1, &pStmt, 0)!=SQLITE_OK ) return 0;
+  rc = sqlite3_step(pStmt);
+  sqlite3_finalize(pStmt);
+  return rc==SQLITE_INTERRUPT;
+}
+
+/* Write the progress line: in place while the run goes on, and a last line when bDone. */
+static void progressShow(Run *pRun, int nRetrying, double now, int bDone){
+  double elapsed = now - pRun->tStart;
+  sqlite3_int64 nDone = pRun->nOk + pRun->nFailed;
+  double rate = elapsed>0.0 ? nDone/elapsed : 0.0;
+  if( !pRun->bProgress || (!bDone && now-pRun->tShown<PROGRESS_EVERY) ) return;
+  pRun->tShown = now;
+  if( bDone ){
+    fprintf(stderr, "\rapify: %lld requests in %.1f s: %lld created, %lld failed, %.1f/s%20s\n",
+            (long long)nDone, elapsed, (long long)pRun->nOk, (long long)pRun->nFailed, rate, "");
+  }else{
+    char zLeft[32] = "?";
+    if( rate>0.0 && pRun->nTotal>=nDone ){
+      sqlite3_snprintf(sizeof(zLeft), zLeft, "%.0f s", (pRun->nTotal-nDone)/rate);
+    }
+    fprintf(stderr, "\rapify: %lld/%lld sent, %lld created, %lld failed, %d retrying, "
+            "%.1f/s, %s left   ", (long long)pRun->nSent, (long long)pRun->nTotal,
+            (long long)pRun->nOk, (long long)pRun->nFailed, nRetrying, rate, zLeft);
+  }
+  fflush(stderr);
+}
 
 /* Requests per second the run aims at now, 0 for unpaced. */
 static double paceRate(ApifyHttp *p, const ApifyConfig *pCfg){
@@ -348,7 +399,10 @@ static int slotStart(Run *pRun, Slot *pSlot, void **aArg, double now){
    || curl_multi_add_handle(p->pMulti, e)!=CURLM_OK ){
     return SQLITE_NOMEM;
   }
-  if( pSlot->pCall->nAttempt==0 ) pSlot->tFirst = now;
+  if( pSlot->pCall->nAttempt==0 ){
+    pSlot->tFirst = now;
+    pRun->nSent++;
+  }
   pSlot->pCall->nAttempt++;
   pSlot->bRunning = 1;
   if( r>0.0 ) p->tNext = (p->tNext>now ? p->tNext : now) + 1.0/r;
@@ -359,15 +413,17 @@ static int slotStart(Run *pRun, Slot *pSlot, void **aArg, double now){
 ** attempt (APIFY_AGAIN) while one is allowed. */
 static void slotDone(Run *pRun, Slot *pSlot, double now){
   ApifyCall *pCall = pSlot->pCall;
+  int bRetry = pCall->bCanRetry;   /* read first: xDone may free the call */
   int rc;
   pSlot->pCall = 0;
   rc = pRun->xDone(pRun->pArg, pCall);
-  if( rc==APIFY_AGAIN && pCall->bCanRetry ){
+  if( rc==APIFY_AGAIN && bRetry ){
     pSlot->pCall = pCall;
     pSlot->tReady = now + backoff(pCall->nAttempt);
-  }else if( rc!=SQLITE_OK && rc!=APIFY_AGAIN && pRun->rc==SQLITE_OK ){
-    pRun->rc = rc;
+    return;
   }
+  if( rc==SQLITE_OK ) pRun->nOk++; else pRun->nFailed++;
+  if( rc!=SQLITE_OK && rc!=APIFY_AGAIN && rc!=APIFY_FAILED && pRun->rc==SQLITE_OK ) pRun->rc = rc;
 }
 
 /* An attempt of pSlot ended with curl code cc: record what arrived, then retry or finish. */
@@ -395,6 +451,7 @@ static void slotFinish(Run *pRun, Slot *pSlot, CURLcode cc, double now){
     pSlot->pBody = 0;
     if( pCall->zReply==0 && pRun->rc==SQLITE_OK ) pRun->rc = SQLITE_NOMEM;
     bRetry = status==429 || status>=500;
+    p->bHeard = 1;
   }else{
     if( pSlot->bOversize ){
       pCall->zNetError = sqlite3_mprintf("the answer is larger than %d bytes", APIFY_MAX_REPLY);
@@ -429,7 +486,7 @@ static void slotFinish(Run *pRun, Slot *pSlot, CURLcode cc, double now){
   slotDone(pRun, pSlot, now);
 }
 
-int apifyHttpSend(ApifyHttp *p, const ApifyConfig *pCfg,
+int apifyHttpSend(ApifyHttp *p, sqlite3 *db, const ApifyConfig *pCfg, sqlite3_int64 nTotal,
                   int (*xNext)(void *pArg, ApifyCall **pp),
                   int (*xDone)(void *pArg, ApifyCall *pCall),
                   void *pArg){
@@ -441,7 +498,11 @@ int apifyHttpSend(ApifyHttp *p, const ApifyConfig *pCfg,
 
   memset(&run, 0, sizeof(run));
   run.p = p;
+  run.db = db;
   run.pCfg = pCfg;
+  run.nTotal = nTotal;
+  run.tStart = nowSeconds();
+  run.bProgress = nTotal>=PROGRESS_MIN && (pCfg->progress>0 || (pCfg->progress<0 && isatty(2)));
   run.xNext = xNext;
   run.xDone = xDone;
   run.pArg = pArg;
@@ -454,9 +515,15 @@ int apifyHttpSend(ApifyHttp *p, const ApifyConfig *pCfg,
 
   while( 1 ){
     double now = nowSeconds();
-    double tWake = now + 1.0;
-    int nBusy = 0, nRunning = 0;
-    int bProbe = pCfg->rateLimit<=0 && p->rLimit<=0;   /* learn the limit from one request */
+    double tWake = now + 0.1;
+    int nBusy = 0, nRunning = 0, nRetrying = 0;
+    int bProbe = pCfg->rateLimit<=0 && p->rLimit<=0 && !p->bHeard;  /* learn the limit first */
+
+    /* Ctrl-C in the shell: start nothing new; what is in flight finishes and is recorded. */
+    if( run.rc==SQLITE_OK && now-run.tProbe>=PROBE_EVERY ){
+      run.tProbe = now;
+      if( isInterrupted(db) ) run.rc = SQLITE_INTERRUPT;
+    }
 
     /* Refill free slots from the caller's queue. */
     for(i=0; i<nWindow && bMore && run.rc==SQLITE_OK; i++){
@@ -484,6 +551,7 @@ int apifyHttpSend(ApifyHttp *p, const ApifyConfig *pCfg,
       }
       nBusy++;
       if( pSlot->tReady>now ){
+        if( pSlot->pCall->nAttempt>0 ) nRetrying++;
         if( pSlot->tReady<tWake ) tWake = pSlot->tReady;
       }else if( p->tPause>now ){
         if( p->tPause<tWake ) tWake = p->tPause;
@@ -495,6 +563,7 @@ int apifyHttpSend(ApifyHttp *p, const ApifyConfig *pCfg,
       }
     }
     if( nBusy==0 && (!bMore || run.rc!=SQLITE_OK) ) break;
+    progressShow(&run, nRetrying, now, 0);
 
     /* Drive the transfers, hand back what finished, then sleep until something happens. */
     {
@@ -512,9 +581,10 @@ int apifyHttpSend(ApifyHttp *p, const ApifyConfig *pCfg,
         }
         msWait = 0;
       }
-      if( msWait>0 ) curl_multi_poll(p->pMulti, 0, 0, msWait<1000 ? msWait : 1000, 0);
+      if( msWait>0 ) curl_multi_poll(p->pMulti, 0, 0, msWait, 0);
     }
   }
+  progressShow(&run, 0, nowSeconds(), 1);
 
   curl_slist_free_all(run.pHeaders);
   sqlite3_free(run.zUrl);

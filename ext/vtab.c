@@ -427,6 +427,7 @@ typedef struct Send Send;
 struct Send {
   WebhookTab *pTab;
   int nAnswer;             /* HTTP answers heard in this run */
+  sqlite3_int64 nSent;     /* rows handed to the transport */
   char *zAbort;            /* why the whole commit fails, or NULL */
 };
 
@@ -439,6 +440,7 @@ static int sendNext(void *pArg, ApifyCall **pp){
   int rc = apifyStoreNext(pSend->pTab->pStore, &iSeq, &zBody);
   *pp = 0;
   if( rc!=SQLITE_OK || zBody==0 ) return rc;
+  pSend->nSent++;
   pCall = sqlite3_malloc64(sizeof(*pCall));
   if( pCall==0 ){
     sqlite3_free(zBody);
@@ -474,6 +476,7 @@ static int sendDone(void *pArg, ApifyCall *pApiCall){
     rc = pSend->zAbort ? SQLITE_ERROR : SQLITE_NOMEM;
   }else if( rc==SQLITE_OK ){
     rc = apifyStoreRecord(pSend->pTab->pStore, pCall->iSeq, pApiCall, zData, zType, zMsg);
+    if( rc==SQLITE_OK && zData==0 ) rc = APIFY_FAILED;
   }
   sqlite3_free(zData);
   sqlite3_free(zType);
@@ -492,14 +495,26 @@ static int webhookSync(sqlite3_vtab *pVtab){
   WebhookTab *pTab = (WebhookTab*)pVtab;
   Apify *pApify = pTab->pApify;
   Send send;
+  sqlite3_int64 nPending = 0;
   char *zErr = 0;
   int rc;
   if( apifyStoreMark(pTab->pStore)==0 ) return SQLITE_OK;   /* nothing queued */
   memset(&send, 0, sizeof(send));
   send.pTab = pTab;
   rc = apifyReady(pApify, &zErr);
-  if( rc==SQLITE_OK ) rc = apifyStoreMerge(pTab->pStore);
-  if( rc==SQLITE_OK ) rc = apifyHttpSend(pApify->pHttp, &pApify->cfg, sendNext, sendDone, &send);
+  if( rc==SQLITE_OK ) rc = apifyStoreMerge(pTab->pStore, &nPending);
+  if( rc==SQLITE_OK && nPending>0 ){
+    rc = apifyHttpSend(pApify->pHttp, pTab->db, &pApify->cfg, nPending, sendNext, sendDone, &send);
+  }
+  if( rc==SQLITE_INTERRUPT ){
+    /* SQLite 3.40 runs no SQL on an interrupted connection until its statement ends, so the
+    ** outcomes cannot be written: the commit fails and the transaction rolls back. What was
+    ** created remotely comes back, not doubled, when the statement runs again (the keys). */
+    zErr = sqlite3_mprintf("apify: interrupted after %lld of %lld requests; nothing of this "
+                           "commit was recorded: run it again to send the rest (the webhooks "
+                           "already created come back, none twice)",
+                           (long long)send.nSent, (long long)nPending);
+  }
   if( rc==SQLITE_OK ) rc = apifyStoreClear(pTab->pStore);
   if( send.zAbort ){
     sqlite3_free(zErr);
