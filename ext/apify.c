@@ -274,13 +274,14 @@ int apifyReady(Apify *p, char **pzErr){
 ** Outcomes and the scalar functions.
 */
 
-int apifyOutcome(sqlite3 *db, ApifyCall *pCall, char **pzData, char **pzType, char **pzMsg){
+int apifyOutcome(sqlite3 *db, ApifyRules *pRules, ApifyCall *pCall,
+                 char **pzData, char **pzType, char **pzMsg){
   *pzData = *pzType = *pzMsg = 0;
   if( pCall->zNetError ){
     *pzMsg = sqlite3_mprintf("%s", pCall->zNetError);
     return *pzMsg ? SQLITE_OK : SQLITE_NOMEM;
   }
-  return apifyReplyRead(db, pCall->httpStatus, pCall->zReply, pzData, pzType, pzMsg);
+  return apifyReplyRead(db, pRules, pCall->httpStatus, pCall->zReply, pzData, pzType, pzMsg);
 }
 
 /* The one-call queue of apify_create_webhook. */
@@ -306,7 +307,7 @@ static int oneDone(void *pArg, ApifyCall *pCall){
   sqlite3_free(p->zData);
   sqlite3_free(p->zType);
   sqlite3_free(p->zMsg);
-  rc = apifyOutcome(p->db, pCall, &p->zData, &p->zType, &p->zMsg);
+  rc = apifyOutcome(p->db, 0, pCall, &p->zData, &p->zType, &p->zMsg);
   if( rc==SQLITE_OK && p->zData==0 && pCall->httpStatus/100==2 && pCall->bCanRetry ){
     return APIFY_AGAIN;
   }
@@ -352,7 +353,7 @@ static void createFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     sqlite3_result_error_nomem(ctx);
     return;
   }
-  rc = apifyRequestBuild(one.db, zJson, n, &zBody, &zKey, &zErr);
+  rc = apifyRequestBuild(one.db, 0, zJson, n, &zBody, &zKey, &zErr);
   if( rc==SQLITE_OK ) rc = apifyReady(p, &zErr);
   if( rc==SQLITE_OK ){
     one.call.zBody = zBody;
@@ -396,7 +397,7 @@ static void dryRunFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   int i, n, rc;
   (void)argc;
   zJson = argJson(argv[0], &n);
-  rc = apifyRequestBuild(db, zJson, n, &zBody, &zKey, &zErr);
+  rc = apifyRequestBuild(db, 0, zJson, n, &zBody, &zKey, &zErr);
   if( rc==SQLITE_OK && p->pHttp==0 ) rc = apifyHttpOpen(&p->pHttp);
   if( rc==SQLITE_OK ) rc = sqlite3_prepare_v2(db, zAddHeader, -1, &pAdd, 0);
   if( rc==SQLITE_OK ) rc = sqlite3_prepare_v2(db, zRequest, -1, &pReq, 0);

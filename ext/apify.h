@@ -50,6 +50,7 @@ struct ApifyConfig {
 */
 typedef struct ApifyHttp ApifyHttp;
 typedef struct ApifyCall ApifyCall;
+typedef struct ApifyRules ApifyRules;
 typedef struct Apify Apify;
 struct Apify {
   int nRef;
@@ -65,11 +66,18 @@ int apifyReady(Apify *p, char **pzErr);
 /* Judge a finished call. On success *pzData holds the webhook JSON; otherwise *pzType (the Apify
 ** error type, NULL when there is none) and *pzMsg say why. All sqlite3_malloc'd. SQLITE_OK or
 ** SQLITE_NOMEM. */
-int apifyOutcome(sqlite3 *db, ApifyCall *pCall, char **pzData, char **pzType, char **pzMsg);
+int apifyOutcome(sqlite3 *db, ApifyRules *pRules, ApifyCall *pCall,
+                 char **pzData, char **pzType, char **pzMsg);
 
 /* ---------------------------------------------------------------------------------------------
 ** request.c: the only file that knows the Apify request rules.
 */
+
+/* The statements the rules run, kept prepared for one connection. Every function below takes
+** one, or NULL to prepare each statement per call. Close it before the connection closes (the
+** virtual table keeps one and closes it in xDisconnect). */
+int apifyRulesOpen(sqlite3 *db, ApifyRules **pp);
+void apifyRulesClose(ApifyRules *p);
 
 /* Validate the WebhookCreate JSON object zJson (n bytes; NULL for SQL NULL) and build the body to send: the fields in one
 ** canonical order, nulls dropped, and an idempotencyKey derived from the rest when the input
@@ -77,7 +85,7 @@ int apifyOutcome(sqlite3 *db, ApifyCall *pCall, char **pzData, char **pzType, ch
 ** caller frees). On invalid input returns SQLITE_ERROR and *pzErr (sqlite3_malloc'd) says which
 ** field breaks which rule, e.g. "apify: eventTypes[1]: \"ACTOR.RUN.DONE\" is not an event type".
 ** SQLITE_NOMEM when memory runs out. Runs SQL (JSON1) on db; sends nothing. */
-int apifyRequestBuild(sqlite3 *db, const char *zJson, int n,
+int apifyRequestBuild(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n,
                       char **pzBody, char **pzKey, char **pzErr);
 
 /* Check an Apify template (payloadTemplate, or headersTemplate when bHeaders) of n bytes:
@@ -85,14 +93,14 @@ int apifyRequestBuild(sqlite3 *db, const char *zJson, int n,
 ** allowed one, and (bInterpolate) so must those inside strings; a headers template must be an
 ** object whose values are strings (or placeholders). SQLITE_OK, or SQLITE_ERROR with *pzErr
 ** naming zField and the rule, or SQLITE_NOMEM. */
-int apifyTemplateCheck(sqlite3 *db, const char *zField, const char *z, int n,
-                       int bHeaders, int bInterpolate, char **pzErr);
+int apifyTemplateCheck(sqlite3 *db, ApifyRules *pRules, const char *zField, const char *z,
+                       int n, int bHeaders, int bInterpolate, char **pzErr);
 
 /* Read the API's answer: on 2xx with {"data":{...}} sets *pzData to the data object's JSON;
 ** otherwise sets *pzType and *pzMsg from {"error":{type,message}} (or describes the body that
 ** is not an Apify answer). Outputs are sqlite3_malloc'd or NULL. Returns SQLITE_OK or
 ** SQLITE_NOMEM. */
-int apifyReplyRead(sqlite3 *db, int httpStatus, const char *zBody,
+int apifyReplyRead(sqlite3 *db, ApifyRules *pRules, int httpStatus, const char *zBody,
                    char **pzData, char **pzType, char **pzMsg);
 
 /* ---------------------------------------------------------------------------------------------

@@ -77,6 +77,15 @@ static const char zSqlReply[] =
 
 #define COUNT(a) ((int)(sizeof(a)/sizeof((a)[0])))
 
+/* The statements above, prepared once per connection when the caller keeps an ApifyRules (the
+** virtual table does: a bulk INSERT would otherwise spend most of its time in the parser). */
+enum { SQL_TYPE, SQL_EACH, SQL_BODY, SQL_REPLY, N_SQL };
+static const char *const azSql[N_SQL] = { zSqlType, zSqlEach, zSqlBody, zSqlReply };
+struct ApifyRules {
+  sqlite3 *db;
+  sqlite3_stmt *aStmt[N_SQL];
+};
+
 /* JSON types: as json_type() names them, and as messages name them. */
 #define JT_INVALID -1   /* not JSON at all */
 #define JT_NULL     0
@@ -249,9 +258,51 @@ static int errorUnknown(char **pzErr, const char *zWhere, const char *zKey, int 
 /* ------------------------------------------------------------------------------------------ */
 /* SQL and bytes */
 
-/* Finalize pStmt. Returns rc, or the error of the statement when rc is SQLITE_OK. */
-static int sqlFinish(sqlite3_stmt *pStmt, int rc){
-  int rc2 = sqlite3_finalize(pStmt);
+int apifyRulesOpen(sqlite3 *db, ApifyRules **pp){
+  ApifyRules *p = sqlite3_malloc64(sizeof(*p));
+  *pp = p;
+  if( p==0 ) return SQLITE_NOMEM;
+  memset(p, 0, sizeof(*p));
+  p->db = db;
+  return SQLITE_OK;
+}
+
+void apifyRulesClose(ApifyRules *p){
+  int i;
+  if( p==0 ) return;
+  for(i=0; i<N_SQL; i++) sqlite3_finalize(p->aStmt[i]);
+  sqlite3_free(p);
+}
+
+/* Statement iSql of azSql in *ppStmt: the cached one of pRules when it is free, else a new one
+** (cached when pRules has none yet). Release it with sqlFinish(). */
+static int sqlPrepare(sqlite3 *db, ApifyRules *pRules, int iSql, sqlite3_stmt **ppStmt){
+  int rc;
+  *ppStmt = 0;
+  if( pRules && pRules->aStmt[iSql] && !sqlite3_stmt_busy(pRules->aStmt[iSql]) ){
+    *ppStmt = pRules->aStmt[iSql];
+    return SQLITE_OK;
+  }
+  if( pRules && pRules->aStmt[iSql]==0 ){
+    rc = sqlite3_prepare_v3(db, azSql[iSql], -1, SQLITE_PREPARE_PERSISTENT,
+                            &pRules->aStmt[iSql], 0);
+    *ppStmt = pRules->aStmt[iSql];
+    return rc;
+  }
+  return sqlite3_prepare_v2(db, azSql[iSql], -1, ppStmt, 0);
+}
+
+/* Release pStmt: reset a cached statement, finalize another. Returns rc, or the error of the
+** statement when rc is SQLITE_OK. */
+static int sqlFinish(ApifyRules *pRules, sqlite3_stmt *pStmt, int rc){
+  int i, rc2;
+  for(i=0; pRules && i<N_SQL && pRules->aStmt[i]!=pStmt; i++){}
+  if( pRules && i<N_SQL && pStmt ){
+    rc2 = sqlite3_reset(pStmt);
+    sqlite3_clear_bindings(pStmt);
+  }else{
+    rc2 = sqlite3_finalize(pStmt);
+  }
   return rc==SQLITE_OK ? rc2 : rc;
 }
 
@@ -280,9 +331,9 @@ static int jsonType(const unsigned char *zType){
 }
 
 /* Set *peType to the JT_ type of the text z[0..n), JT_INVALID when it is not JSON. */
-static int jsonTypeOf(sqlite3 *db, const char *z, int n, int *peType){
+static int jsonTypeOf(sqlite3 *db, ApifyRules *pRules, const char *z, int n, int *peType){
   sqlite3_stmt *pStmt = 0;
-  int rc = sqlite3_prepare_v2(db, zSqlType, -1, &pStmt, 0);
+  int rc = sqlPrepare(db, pRules, SQL_TYPE, &pStmt);
   *peType = JT_INVALID;
   if( rc==SQLITE_OK ) rc = sqlite3_bind_text(pStmt, 1, z, n, SQLITE_STATIC);
   if( rc==SQLITE_OK ) rc = sqlite3_step(pStmt);
@@ -292,7 +343,7 @@ static int jsonTypeOf(sqlite3 *db, const char *z, int n, int *peType){
   }else if( rc==SQLITE_ROW || rc==SQLITE_ERROR ){
     rc = SQLITE_OK;               /* not JSON */
   }
-  sqlite3_finalize(pStmt);        /* its error, if any, is rc's */
+  sqlFinish(pRules, pStmt, rc);  /* its error, if any, is rc's */
   return rc;
 }
 
@@ -410,9 +461,10 @@ static int templateReplace(const char *zField, const char *z, int n, int bInterp
 }
 
 /* Check that every member of the JSON object zJson is a string. */
-static int headersCheck(sqlite3 *db, const char *zField, const char *zJson, char **pzErr){
+static int headersCheck(sqlite3 *db, ApifyRules *pRules, const char *zField, const char *zJson,
+                        char **pzErr){
   sqlite3_stmt *pStmt = 0;
-  int rc = sqlite3_prepare_v2(db, zSqlEach, -1, &pStmt, 0);
+  int rc = sqlPrepare(db, pRules, SQL_EACH, &pStmt);
   if( rc==SQLITE_OK ) rc = sqlite3_bind_text(pStmt, 1, zJson, -1, SQLITE_STATIC);
   while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
     const char *zName = (const char*)sqlite3_column_text(pStmt, 0);
@@ -427,27 +479,27 @@ static int headersCheck(sqlite3 *db, const char *zField, const char *zJson, char
       rc = errorStr(pzErr, p);
     }
   }
-  return sqlFinish(pStmt, rc);
+  return sqlFinish(pRules, pStmt, rc);
 }
 
 /* See apify.h. The placeholders are replaced by null to check the JSON, and by "" to check that
 ** a headers template is an object of strings (a placeholder may stand for a header's value). */
-int apifyTemplateCheck(sqlite3 *db, const char *zField, const char *z, int n,
-                       int bHeaders, int bInterpolate, char **pzErr){
+int apifyTemplateCheck(sqlite3 *db, ApifyRules *pRules, const char *zField, const char *z,
+                       int n, int bHeaders, int bInterpolate, char **pzErr){
   char *zNull = 0, *zText = 0;
   int nNull = 0, nText = 0, eType = JT_INVALID, rc = SQLITE_OK;
   *pzErr = 0;
   if( z && n<0 ) n = (int)strlen(z);
   if( z==0 || n==0 ) return SQLITE_OK;    /* absent, or the platform's default */
   rc = templateReplace(zField, z, n, bInterpolate, "null", &zNull, &nNull, pzErr);
-  if( rc==SQLITE_OK && (int)strlen(zNull)==nNull ) rc = jsonTypeOf(db, zNull, nNull, &eType);
+  if( rc==SQLITE_OK && (int)strlen(zNull)==nNull ) rc = jsonTypeOf(db, pRules, zNull, nNull, &eType);
   if( rc==SQLITE_OK && eType==JT_INVALID ){
     rc = errorf(pzErr, "apify: %s is not valid JSON after its {{variables}} are replaced", zField);
   }else if( rc==SQLITE_OK && bHeaders && eType!=JT_OBJECT ){
     rc = errorf(pzErr, "apify: %s must be a JSON object of header names to string values", zField);
   }else if( rc==SQLITE_OK && bHeaders ){
     rc = templateReplace(zField, z, n, bInterpolate, "\"\"", &zText, &nText, pzErr);
-    if( rc==SQLITE_OK ) rc = headersCheck(db, zField, zText, pzErr);
+    if( rc==SQLITE_OK ) rc = headersCheck(db, pRules, zField, zText, pzErr);
   }
   sqlite3_free(zNull);
   sqlite3_free(zText);
@@ -459,9 +511,10 @@ int apifyTemplateCheck(sqlite3 *db, const char *zField, const char *z, int n,
 
 /* Read the members of the JSON object zJson (n bytes) into p, refusing unknown and repeated
 ** fields. The caller frees p with webhookFree() whatever this returns. */
-static int webhookRead(sqlite3 *db, const char *zJson, int n, Webhook *p, char **pzErr){
+static int webhookRead(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n, Webhook *p,
+                       char **pzErr){
   sqlite3_stmt *pStmt = 0;
-  int rc = sqlite3_prepare_v2(db, zSqlEach, -1, &pStmt, 0);
+  int rc = sqlPrepare(db, pRules, SQL_EACH, &pStmt);
   if( rc==SQLITE_OK ) rc = sqlite3_bind_text(pStmt, 1, zJson, n, SQLITE_STATIC);
   while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
     const char *zKey = (const char*)sqlite3_column_text(pStmt, 0);
@@ -480,7 +533,7 @@ static int webhookRead(sqlite3 *db, const char *zJson, int n, Webhook *p, char *
       if( p->apVal[i]==0 ) rc = SQLITE_NOMEM;
     }
   }
-  return sqlFinish(pStmt, rc);
+  return sqlFinish(pRules, pStmt, rc);
 }
 
 /* Free what webhookRead() and conditionRead() put in p. */
@@ -528,10 +581,10 @@ static int urlCheck(sqlite3_value *pVal, char **pzErr){
 }
 
 /* Check that the array pArr holds at least one event type and nothing else. */
-static int eventsCheck(sqlite3 *db, sqlite3_value *pArr, char **pzErr){
+static int eventsCheck(sqlite3 *db, ApifyRules *pRules, sqlite3_value *pArr, char **pzErr){
   sqlite3_stmt *pStmt = 0;
   int nEvent = 0;
-  int rc = sqlite3_prepare_v2(db, zSqlEach, -1, &pStmt, 0);
+  int rc = sqlPrepare(db, pRules, SQL_EACH, &pStmt);
   if( rc==SQLITE_OK ) rc = sqlite3_bind_value(pStmt, 1, pArr);
   while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
     int eType = jsonType(sqlite3_column_text(pStmt, 1));
@@ -557,17 +610,17 @@ static int eventsCheck(sqlite3 *db, sqlite3_value *pArr, char **pzErr){
     }
     nEvent++;
   }
-  rc = sqlFinish(pStmt, rc);
+  rc = sqlFinish(pRules, pStmt, rc);
   if( rc==SQLITE_OK && nEvent==0 ) rc = errorf(pzErr, "apify: eventTypes must not be empty");
   return rc;
 }
 
 /* Read condition's members into p->apCond: actorId, actorTaskId and/or actorRunId, each a
 ** non-empty string (null is the same as absent), nothing else, at least one of them. */
-static int conditionRead(sqlite3 *db, Webhook *p, char **pzErr){
+static int conditionRead(sqlite3 *db, ApifyRules *pRules, Webhook *p, char **pzErr){
   sqlite3_stmt *pStmt = 0;
   unsigned int mSeen = 0;         /* bit i set: azCondition[i] appeared */
-  int rc = sqlite3_prepare_v2(db, zSqlEach, -1, &pStmt, 0);
+  int rc = sqlPrepare(db, pRules, SQL_EACH, &pStmt);
   if( rc==SQLITE_OK ) rc = sqlite3_bind_value(pStmt, 1, p->apVal[F_CONDITION]);
   while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
     const char *zKey = (const char*)sqlite3_column_text(pStmt, 0);
@@ -591,7 +644,7 @@ static int conditionRead(sqlite3 *db, Webhook *p, char **pzErr){
     }
     if( i>=0 ) mSeen |= 1u<<i;
   }
-  rc = sqlFinish(pStmt, rc);
+  rc = sqlFinish(pRules, pStmt, rc);
   if( rc==SQLITE_OK && !p->apCond[0] && !p->apCond[1] && !p->apCond[2] ){
     rc = errorf(pzErr, "apify: condition must name actorId, actorTaskId or actorRunId");
   }
@@ -599,11 +652,11 @@ static int conditionRead(sqlite3 *db, Webhook *p, char **pzErr){
 }
 
 /* Check the values of the fields of p, whose types are already right, in canonical order. */
-static int webhookCheckValues(sqlite3 *db, Webhook *p, char **pzErr){
+static int webhookCheckValues(sqlite3 *db, ApifyRules *pRules, Webhook *p, char **pzErr){
   int bInterpolate = p->aType[F_INTERPOLATE]==JT_TRUE;
   int i, rc = urlCheck(p->apVal[F_URL], pzErr);
-  if( rc==SQLITE_OK ) rc = eventsCheck(db, p->apVal[F_EVENTS], pzErr);
-  if( rc==SQLITE_OK ) rc = conditionRead(db, p, pzErr);
+  if( rc==SQLITE_OK ) rc = eventsCheck(db, pRules, p->apVal[F_EVENTS], pzErr);
+  if( rc==SQLITE_OK ) rc = conditionRead(db, pRules, p, pzErr);
   if( rc==SQLITE_OK && p->aType[F_KEY]==JT_TEXT ){
     sqlite3_value *pKey = p->apVal[F_KEY];
     const char *zKey = (const char*)sqlite3_value_text(pKey);
@@ -618,7 +671,7 @@ static int webhookCheckValues(sqlite3 *db, Webhook *p, char **pzErr){
   for(i=F_PAYLOAD; rc==SQLITE_OK && i<=F_HEADERS; i++){
     if( p->aType[i]==JT_TEXT ){
       const char *z = (const char*)sqlite3_value_text(p->apVal[i]);
-      rc = z ? apifyTemplateCheck(db, azField[i], z, sqlite3_value_bytes(p->apVal[i]),
+      rc = z ? apifyTemplateCheck(db, pRules, azField[i], z, sqlite3_value_bytes(p->apVal[i]),
                                   i==F_HEADERS, bInterpolate, pzErr) : SQLITE_NOMEM;
     }
   }
@@ -627,9 +680,10 @@ static int webhookCheckValues(sqlite3 *db, Webhook *p, char **pzErr){
 
 /* Build the canonical body of p into *pzBody (sqlite3_malloc'd, *pnBody bytes), with zKey as
 ** the idempotencyKey when it is not NULL. */
-static int bodyBuild(sqlite3 *db, const Webhook *p, const char *zKey, char **pzBody, int *pnBody){
+static int bodyBuild(sqlite3 *db, ApifyRules *pRules, const Webhook *p, const char *zKey,
+                     char **pzBody, int *pnBody){
   sqlite3_stmt *pStmt = 0;
-  int i, rc = sqlite3_prepare_v2(db, zSqlBody, -1, &pStmt, 0);
+  int i, rc = sqlPrepare(db, pRules, SQL_BODY, &pStmt);
   for(i=0; rc==SQLITE_OK && i<N_FIELD; i++){
     int eType = p->aType[i];
     if( eType==JT_TRUE || eType==JT_FALSE ){
@@ -643,7 +697,7 @@ static int bodyBuild(sqlite3 *db, const Webhook *p, const char *zKey, char **pzB
   }
   if( rc==SQLITE_OK && zKey ) rc = sqlite3_bind_text(pStmt, F_KEY+1, zKey, -1, SQLITE_STATIC);
   if( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ) rc = columnDup(pStmt, 0, pzBody, pnBody);
-  rc = sqlFinish(pStmt, rc);
+  rc = sqlFinish(pRules, pStmt, rc);
   if( rc==SQLITE_OK && *pzBody==0 ) rc = SQLITE_NOMEM;   /* json_patch() gave NULL: no memory */
   return rc;
 }
@@ -666,7 +720,7 @@ static int keyDerive(const char *zBody, int nBody, char **pzKey, char **pzErr){
 }
 
 /* See apify.h. */
-int apifyRequestBuild(sqlite3 *db, const char *zJson, int n,
+int apifyRequestBuild(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n,
                       char **pzBody, char **pzKey, char **pzErr){
   Webhook w;
   char *zBody = 0, *zKey = 0;
@@ -685,7 +739,7 @@ int apifyRequestBuild(sqlite3 *db, const char *zJson, int n,
   }else if( iBad<n ){
     rc = errorf(pzErr, "apify: the webhook is not valid UTF-8 (byte %d)", iBad);
   }
-  if( rc==SQLITE_OK ) rc = jsonTypeOf(db, zJson, n, &eType);
+  if( rc==SQLITE_OK ) rc = jsonTypeOf(db, pRules, zJson, n, &eType);
   if( rc==SQLITE_OK && eType==JT_INVALID ){
     sqlite3_str *p = sqlite3_str_new(0);
     sqlite3_str_appendall(p, "apify: the webhook is not valid JSON: ");
@@ -694,10 +748,10 @@ int apifyRequestBuild(sqlite3 *db, const char *zJson, int n,
   }else if( rc==SQLITE_OK && eType!=JT_OBJECT ){
     rc = errorf(pzErr, "apify: the webhook must be a JSON object, not %s", azTypeName[eType]);
   }
-  if( rc==SQLITE_OK ) rc = webhookRead(db, zJson, n, &w, pzErr);
+  if( rc==SQLITE_OK ) rc = webhookRead(db, pRules, zJson, n, &w, pzErr);
   if( rc==SQLITE_OK ) rc = webhookCheckTypes(&w, pzErr);
-  if( rc==SQLITE_OK ) rc = webhookCheckValues(db, &w, pzErr);
-  if( rc==SQLITE_OK ) rc = bodyBuild(db, &w, 0, &zBody, &nBody);
+  if( rc==SQLITE_OK ) rc = webhookCheckValues(db, pRules, &w, pzErr);
+  if( rc==SQLITE_OK ) rc = bodyBuild(db, pRules, &w, 0, &zBody, &nBody);
   if( rc==SQLITE_OK && w.aType[F_KEY]==JT_TEXT ){
     const char *zUser = (const char*)sqlite3_value_text(w.apVal[F_KEY]);
     zKey = zUser ? sqlite3_mprintf("%s", zUser) : 0;
@@ -706,7 +760,7 @@ int apifyRequestBuild(sqlite3 *db, const char *zJson, int n,
     rc = keyDerive(zBody, nBody, &zKey, pzErr);
     sqlite3_free(zBody);
     zBody = 0;
-    if( rc==SQLITE_OK ) rc = bodyBuild(db, &w, zKey, &zBody, &nBody);
+    if( rc==SQLITE_OK ) rc = bodyBuild(db, pRules, &w, zKey, &zBody, &nBody);
   }
   if( rc==SQLITE_OK && nBody>APIFY_MAX_BODY ){
     rc = errorf(pzErr, "apify: the request body is %d bytes; the API accepts at most %d",
@@ -732,16 +786,16 @@ int apifyRequestBuild(sqlite3 *db, const char *zJson, int n,
 /* See apify.h. The messages made here have no "apify:" prefix: the caller puts them after the
 ** HTTP status. An empty body is "empty answer"; a non-2xx body that is JSON but not an Apify
 ** error is "the answer is not an Apify error: ...". */
-int apifyReplyRead(sqlite3 *db, int httpStatus, const char *zBody,
+int apifyReplyRead(sqlite3 *db, ApifyRules *pRules, int httpStatus, const char *zBody,
                    char **pzData, char **pzType, char **pzMsg){
   sqlite3_stmt *pStmt = 0;
   int b2xx = httpStatus>=200 && httpStatus<300;
   int eType = JT_INVALID, rc = SQLITE_OK;
 
   *pzData = *pzType = *pzMsg = 0;
-  if( zBody ) rc = jsonTypeOf(db, zBody, -1, &eType);
+  if( zBody ) rc = jsonTypeOf(db, pRules, zBody, -1, &eType);
   if( rc==SQLITE_OK && eType!=JT_INVALID ){
-    rc = sqlite3_prepare_v2(db, zSqlReply, -1, &pStmt, 0);
+    rc = sqlPrepare(db, pRules, SQL_REPLY, &pStmt);
     if( rc==SQLITE_OK ) rc = sqlite3_bind_text(pStmt, 1, zBody, -1, SQLITE_STATIC);
     if( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
       int eData = jsonType(sqlite3_column_text(pStmt, 0));
@@ -751,7 +805,7 @@ int apifyReplyRead(sqlite3 *db, int httpStatus, const char *zBody,
       if( !b2xx && eErrType==JT_TEXT ) rc = columnDup(pStmt, 3, pzType, 0);
       if( rc==SQLITE_OK && !b2xx && eErrMsg==JT_TEXT ) rc = columnDup(pStmt, 5, pzMsg, 0);
     }
-    rc = sqlFinish(pStmt, rc);
+    rc = sqlFinish(pRules, pStmt, rc);
   }
   if( rc==SQLITE_OK && *pzData==0 && *pzMsg==0 ){
     sqlite3_str *p = sqlite3_str_new(0);

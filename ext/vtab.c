@@ -79,6 +79,7 @@ struct WebhookTab {
   Apify *pApify;           /* the connection's configuration and transport (a reference) */
   ApifyStore *pStore;
   sqlite3_stmt *pSet;      /* adds one field to a request: json_set(?1, ?2, value) */
+  ApifyRules *pRules;      /* the request rules' statements, prepared once */
   int nRow;                /* rows written in this transaction, to name a bad one */
   int nMark;               /* savepoint marks: queue position and row count per savepoint */
   sqlite3_int64 (*aMark)[2];
@@ -133,6 +134,7 @@ static int webhookConnect(sqlite3 *db, void *pAux, int argc, const char *const *
 static int webhookDisconnect(sqlite3_vtab *pVtab){
   WebhookTab *pTab = (WebhookTab*)pVtab;
   apifyStoreClose(pTab->pStore);
+  apifyRulesClose(pTab->pRules);
   sqlite3_finalize(pTab->pSet);
   apifyUnref(pTab->pApify);
   sqlite3_free(pTab->aMark);
@@ -393,7 +395,10 @@ static int webhookUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   }
   if( rc==SQLITE_OK ) rc = rowToJson(pTab, aCol, &zJson, &nJson, &zErr);
   if( rc==SQLITE_OK ){
-    rc = apifyRequestBuild(pTab->db, zJson, nJson, &zBody, &zKey, &zErr);
+    if( pTab->pRules==0 ) rc = apifyRulesOpen(pTab->db, &pTab->pRules);
+    if( rc==SQLITE_OK ){
+      rc = apifyRequestBuild(pTab->db, pTab->pRules, zJson, nJson, &zBody, &zKey, &zErr);
+    }
     if( rc==SQLITE_ERROR && zErr && strncmp(zErr, "apify: ", 7)==0 ){
       char *zBare = sqlite3_mprintf("%s", zErr+7);
       sqlite3_free(zErr);
@@ -460,7 +465,7 @@ static int sendDone(void *pArg, ApifyCall *pApiCall){
   Send *pSend = (Send*)pArg;
   SendCall *pCall = (SendCall*)pApiCall;
   char *zData = 0, *zType = 0, *zMsg = 0;
-  int rc = apifyOutcome(pSend->pTab->db, pApiCall, &zData, &zType, &zMsg);
+  int rc = apifyOutcome(pSend->pTab->db, pSend->pTab->pRules, pApiCall, &zData, &zType, &zMsg);
   if( pApiCall->httpStatus ) pSend->nAnswer++;
   if( rc==SQLITE_OK && zData==0 && pApiCall->httpStatus/100==2 && pApiCall->bCanRetry ){
     rc = APIFY_AGAIN;      /* a 2xx that is not an Apify answer: ask again */

@@ -68,7 +68,7 @@ static void buildReset(void){
 /* apifyRequestBuild() on the n bytes at z, exactly. */
 static int buildRaw(const char *z, int n){
   buildReset();
-  return apifyRequestBuild(db, z, n, &zBody, &zKey, &zErr);
+  return apifyRequestBuild(db, 0, z, n, &zBody, &zKey, &zErr);
 }
 
 /* apifyRequestBuild() on zJson with every ' turned into ". */
@@ -314,7 +314,7 @@ static const char *tpl(const char *z, int bHeaders, int bInterpolate){
   int rc;
   sqlite3_free(zTplErr);
   zTplErr = 0;
-  rc = apifyTemplateCheck(db, bHeaders ? "headersTemplate" : "payloadTemplate", z, -1,
+  rc = apifyTemplateCheck(db, 0, bHeaders ? "headersTemplate" : "payloadTemplate", z, -1,
                           bHeaders, bInterpolate, &zTplErr);
   CHECK_EQ_INT(rc, zTplErr ? SQLITE_ERROR : SQLITE_OK);
   return zTplErr;
@@ -332,7 +332,7 @@ static void testTemplates(void){
   CHECK_STR(tpl("{\"a\": {{resource.id}}, \"b\": \"{{eventType}}\"}", 0, 1), 0);
   CHECK_STR(tpl("", 0, 0), 0);
   CHECK_STR(tpl("", 1, 1), 0);
-  CHECK_EQ_INT(apifyTemplateCheck(db, "payloadTemplate", 0, 0, 0, 0, &zTplErr), SQLITE_OK);
+  CHECK_EQ_INT(apifyTemplateCheck(db, 0, "payloadTemplate", 0, 0, 0, 0, &zTplErr), SQLITE_OK);
   CHECK_STR(tpl("{{eventData}}", 0, 0), 0);
   CHECK_STR(tpl("[{{ globals.x_y }}, { \"n\": {{resource.defaultDatasetId}} }]", 0, 0), 0);
   CHECK_STR(tpl("{\"a\": \"\\\"{{foo}}\\\\\", \"b\": 1}", 0, 0), 0);    /* escapes in strings */
@@ -385,8 +385,8 @@ static void testTemplates(void){
   CHECK_STR(tpl("{\"X-A\": 1}", 0, 0), 0);                     /* only headers need strings */
 
   /* Exactly n bytes are the template; a NUL byte in them is not JSON. */
-  CHECK_EQ_INT(apifyTemplateCheck(db, "payloadTemplate", "{}garbage", 2, 0, 0, &zTplErr), 0);
-  CHECK_EQ_INT(apifyTemplateCheck(db, "payloadTemplate", "{}\0{}", 5, 0, 0, &zTplErr), 1);
+  CHECK_EQ_INT(apifyTemplateCheck(db, 0, "payloadTemplate", "{}garbage", 2, 0, 0, &zTplErr), 0);
+  CHECK_EQ_INT(apifyTemplateCheck(db, 0, "payloadTemplate", "{}\0{}", 5, 0, 0, &zTplErr), 1);
   CHECK_STR(zTplErr,
             "apify: payloadTemplate is not valid JSON after its {{variables}} are replaced");
 
@@ -457,10 +457,10 @@ static void testCanonical(void){
     sqlite3 *db2 = 0;
     char *zB = 0, *zK = 0, *zE = 0;
     CHECK_EQ_INT(sqlite3_open(":memory:", &db2), SQLITE_OK);
-    CHECK_EQ_INT(apifyRequestBuild(db2, zFull, -1, &zB, &zK, &zE), SQLITE_OK);
+    CHECK_EQ_INT(apifyRequestBuild(db2, 0, zFull, -1, &zB, &zK, &zE), SQLITE_OK);
     CHECK_STR(zB, zFullBody);
     sqlite3_free(zB); sqlite3_free(zK); sqlite3_free(zE);
-    CHECK_EQ_INT(apifyRequestBuild(db2, "{" "\"requestUrl\":\"https://example.com/hook\","
+    CHECK_EQ_INT(apifyRequestBuild(db2, 0, "{" "\"requestUrl\":\"https://example.com/hook\","
       "\"eventTypes\":[\"ACTOR.RUN.SUCCEEDED\"],\"condition\":{\"actorId\":\"HDSasDasz78YcAPEB\"}}",
       -1, &zB, &zK, &zE), SQLITE_OK);
     CHECK_STR(zK, BASE_KEY);
@@ -488,7 +488,7 @@ static void testReply(void){
   char *zData = 0, *zType = 0, *zMsg = 0;
   #define REPLY(status, body) do{ \
     sqlite3_free(zData); sqlite3_free(zType); sqlite3_free(zMsg); \
-    CHECK_EQ_INT(apifyReplyRead(db, status, body, &zData, &zType, &zMsg), SQLITE_OK); \
+    CHECK_EQ_INT(apifyReplyRead(db, 0, status, body, &zData, &zType, &zMsg), SQLITE_OK); \
   }while(0)
   REPLY(201, "{\"data\": {\"id\": \"abc\", \"eventTypes\": [\"TEST\", \"ACTOR.RUN.FAILED\"]}}");
   CHECK_STR(zData, "{\"id\":\"abc\",\"eventTypes\":[\"TEST\",\"ACTOR.RUN.FAILED\"]}");
@@ -541,9 +541,9 @@ static void testReply(void){
 /* Call the function under test: 0 apifyRequestBuild, 1 apifyTemplateCheck, else
 ** apifyReplyRead with that HTTP status. */
 static int oomCall(sqlite3 *pDb, int eKind, const char *zIn, char **az){
-  if( eKind==0 ) return apifyRequestBuild(pDb, zIn, -1, &az[0], &az[1], &az[2]);
-  if( eKind==1 ) return apifyTemplateCheck(pDb, "headersTemplate", zIn, -1, 1, 1, &az[2]);
-  return apifyReplyRead(pDb, eKind, zIn, &az[0], &az[1], &az[2]);
+  if( eKind==0 ) return apifyRequestBuild(pDb, 0, zIn, -1, &az[0], &az[1], &az[2]);
+  if( eKind==1 ) return apifyTemplateCheck(pDb, 0, "headersTemplate", zIn, -1, 1, 1, &az[2]);
+  return apifyReplyRead(pDb, 0, eKind, zIn, &az[0], &az[1], &az[2]);
 }
 
 static int sameStr(const char *zA, const char *zB){
