@@ -126,13 +126,17 @@ int apifyHttpCheck(const ApifyConfig *pCfg, char **pzErr){
   if( rc==SQLITE_ERROR ){
     *pzErr = sqlite3_mprintf("apify: base_url \"%s\" is not an absolute URL", pCfg->zBaseUrl);
   }else if( rc==SQLITE_OK && strcmp(zScheme, "https")!=0 ){
+    /* Refused unless it is http to this machine; a refusal whose message cannot be made is
+    ** SQLITE_NOMEM below, never a pass. */
+    rc = SQLITE_ERROR;
     if( strcmp(zScheme, "http")!=0 ){
       *pzErr = sqlite3_mprintf("apify: base_url \"%s\" must be http or https", pCfg->zBaseUrl);
     }else if( !isLoopback(zHost) ){
       *pzErr = sqlite3_mprintf("apify: refusing to send the token in clear text to \"%s\"; "
                                "use https, or http only to a loopback address", zHost);
+    }else{
+      rc = SQLITE_OK;
     }
-    if( *pzErr ) rc = SQLITE_ERROR;
   }
   if( rc==SQLITE_ERROR && *pzErr==0 ) rc = SQLITE_NOMEM;
   sqlite3_free(zScheme);
@@ -324,13 +328,14 @@ struct Run {
 #define PROBE_EVERY    0.05  /* seconds between looks at the interrupt flag */
 
 /* True if sqlite3_interrupt() was called on db while the statement calling us runs. SQLite
-** 3.40 has no sqlite3_is_interrupted(), but any statement stepped while the flag is set stops
-** at once with SQLITE_INTERRUPT; a one-row SELECT is that probe. */
+** 3.40 has no sqlite3_is_interrupted(), but while the flag is set, preparing or stepping any
+** statement fails at once with SQLITE_INTERRUPT; a one-row SELECT is that probe. */
 static int isInterrupted(sqlite3 *db){
   sqlite3_stmt *pStmt = 0;
   int rc;
-  if( db==0 || sqlite3_prepare_v2(db, "SELECT 1", -1, &pStmt, 0)!=SQLITE_OK ) return 0;
-  rc = sqlite3_step(pStmt);
+  if( db==0 ) return 0;
+  rc = sqlite3_prepare_v2(db, "SELECT 1", -1, &pStmt, 0);   /* the parser checks the flag too */
+  if( rc==SQLITE_OK ) rc = sqlite3_step(pStmt);
   sqlite3_finalize(pStmt);
   return rc==SQLITE_INTERRUPT;
 }
@@ -511,6 +516,7 @@ int apifyHttpSend(ApifyHttp *p, sqlite3 *db, const ApifyConfig *pCfg, sqlite3_in
   aArg = sqlite3_malloc64(nWindow*sizeof(*aArg));
   if( run.zUrl==0 || run.pHeaders==0 || aArg==0 ) run.rc = SQLITE_NOMEM;
   if( run.rc==SQLITE_OK ) run.rc = slotsEnsure(p, nWindow);
+  if( run.rc!=SQLITE_OK ) nWindow = 0;   /* the window may not exist: start nothing, end now */
   if( pCfg->rateLimit<=0 && p->rLimit<=0 ) p->tNext = 0;
 
   while( 1 ){
