@@ -208,8 +208,10 @@ int apifyStoreClear(ApifyStore *p);
 /* The transaction is over (committed or rolled back): forget its marks. Writes nothing. */
 void apifyStoreEnd(ApifyStore *p);
 
-/* Drop the tables (DROP TABLE of a created table), and name them for xShadowName. */
+/* Drop the tables (DROP TABLE of a created table), rename them (ALTER TABLE ... RENAME), and
+** name them for xShadowName. */
 int apifyStoreDrop(ApifyStore *p);
+int apifyStoreRename(ApifyStore *p, const char *zNew);
 int apifyStoreShadow(const char *zSuffix);
 
 /* ---------------------------------------------------------------------------------------------

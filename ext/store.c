@@ -375,6 +375,28 @@ int apifyStoreDrop(ApifyStore *p){
   return rc;
 }
 
+int apifyStoreRename(ApifyStore *p, const char *zNew){
+  char *zName = sqlite3_mprintf("%s", zNew);
+  char *zSql = sqlite3_mprintf("ALTER TABLE \"%w\".\"%w_store\" RENAME TO \"%w_store\";"
+                               "ALTER TABLE \"%w\".\"%w_queue\" RENAME TO \"%w_queue\";",
+                               p->zDb, p->zName, zNew, p->zDb, p->zName, zNew);
+  int bExists = 0, i;
+  int rc = zSql && zName ? apifyStoreExists(p, &bExists) : SQLITE_NOMEM;
+  for(i=0; i<STMT_COUNT; i++){
+    sqlite3_finalize(p->aStmt[i]);
+    p->aStmt[i] = 0;
+  }
+  if( rc==SQLITE_OK && bExists ) rc = sqlite3_exec(p->db, zSql, 0, 0, 0);
+  if( rc==SQLITE_OK ){
+    sqlite3_free(p->zName);
+    p->zName = zName;      /* ownership moves to the store */
+    zName = 0;
+  }
+  sqlite3_free(zName);
+  sqlite3_free(zSql);
+  return rc;
+}
+
 int apifyStoreShadow(const char *zSuffix){
   return sqlite3_stricmp(zSuffix, "store")==0 || sqlite3_stricmp(zSuffix, "queue")==0;
 }

@@ -79,6 +79,7 @@ struct WebhookTab {
   Apify *pApify;           /* the connection's configuration and transport (a reference) */
   ApifyStore *pStore;
   sqlite3_stmt *pSet;      /* adds one field to a request: json_set(?1, ?2, value) */
+  sqlite3_stmt *pJson;     /* whether ?1 is JSON, and a JSON object */
   ApifyRules *pRules;      /* the request rules' statements, prepared once */
   int nRow;                /* rows written in this transaction, to name a bad one */
   int nMark;               /* savepoint marks: queue position and row count per savepoint */
@@ -110,7 +111,7 @@ static int webhookConnect(sqlite3 *db, void *pAux, int argc, const char *const *
   *ppVtab = 0;
   if( argc>3 ){
     *pzErr = sqlite3_mprintf("apify: %s takes no arguments", argv[0]);
-    return SQLITE_ERROR;
+    return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
   }
   rc = sqlite3_declare_vtab(db, zColumns);
   if( rc==SQLITE_OK ) rc = sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
@@ -136,6 +137,7 @@ static int webhookDisconnect(sqlite3_vtab *pVtab){
   apifyStoreClose(pTab->pStore);
   apifyRulesClose(pTab->pRules);
   sqlite3_finalize(pTab->pSet);
+  sqlite3_finalize(pTab->pJson);
   apifyUnref(pTab->pApify);
   sqlite3_free(pTab->aMark);
   sqlite3_free(pTab);
@@ -288,6 +290,29 @@ static int webhookRowid(sqlite3_vtab_cursor *cur, sqlite_int64 *pRowid){
   return SQLITE_OK;
 }
 
+/* Set *pbValid and *pbObject: whether the SQL value pVal is JSON, and a JSON object. json_type()
+** runs first because it tells running out of memory (SQLITE_NOMEM) from malformed JSON
+** (SQLITE_ERROR), which json_valid() of SQLite 3.40 answers 0 to alike; json_valid() then reads
+** the parse json_type() cached, and still refuses the JSON5 that json_type() of 3.42 accepts. */
+static int jsonCheck(WebhookTab *pTab, sqlite3_value *pVal, int *pbValid, int *pbObject){
+  int rc = SQLITE_OK;
+  *pbValid = *pbObject = 0;
+  if( pTab->pJson==0 ){
+    rc = sqlite3_prepare_v3(pTab->db, "SELECT json_type(?1)='object', json_valid(?1)", -1,
+                            SQLITE_PREPARE_PERSISTENT, &pTab->pJson, 0);
+  }
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_value(pTab->pJson, 1, pVal);
+    if( sqlite3_step(pTab->pJson)==SQLITE_ROW ){
+      *pbValid = sqlite3_column_int(pTab->pJson, 1);
+      *pbObject = *pbValid && sqlite3_column_int(pTab->pJson, 0);
+    }
+    rc = sqlite3_reset(pTab->pJson);
+    if( rc==SQLITE_ERROR ) rc = SQLITE_OK;    /* malformed JSON: not JSON */
+  }
+  return rc;
+}
+
 /* Build the WebhookCreate JSON of an inserted row: the webhook column's object (or {}), then
 ** each non-NULL request column set over it. *pzJson (sqlite3_malloc'd, *pnJson bytes) goes to
 ** the request builder, which judges it; a webhook value that is not a JSON object passes
@@ -296,19 +321,20 @@ static int webhookRowid(sqlite3_vtab_cursor *cur, sqlite_int64 *pRowid){
 static int rowToJson(WebhookTab *pTab, sqlite3_value **aCol, char **pzJson, int *pnJson,
                      char **pzErr){
   static const char zSet[] =
-    "SELECT CASE WHEN NOT json_valid(?1) OR json_type(?1)<>'object' THEN ?1"
-    "  WHEN ?4='j' AND json_valid(?3) THEN json_set(?1, ?2, json(?3))"
-    "  WHEN ?4='b' THEN json_set(?1, ?2, json(CASE WHEN ?3 THEN 'true' ELSE 'false' END))"
+    "SELECT CASE ?4 WHEN 'j' THEN json_set(?1, ?2, json(?3))"
+    "  WHEN 'b' THEN json_set(?1, ?2, json(CASE WHEN ?3 THEN 'true' ELSE 'false' END))"
     "  ELSE json_set(?1, ?2, ?3) END";
   sqlite3_value *pHook = aCol[COL_WEBHOOK];
   const char *zStart = "{}";
   char *zJson;
-  int i, n = 2, rc = SQLITE_OK;
+  int i, n = 2, bValid = 1, bObject = 1, rc = SQLITE_OK;
   *pzJson = 0;
   if( sqlite3_value_type(pHook)!=SQLITE_NULL ){
     zStart = (const char*)sqlite3_value_text(pHook);
     n = sqlite3_value_bytes(pHook);
     if( zStart==0 ) return SQLITE_NOMEM;
+    rc = jsonCheck(pTab, pHook, &bValid, &bObject);
+    if( rc!=SQLITE_OK ) return rc;
   }
   zJson = sqlite3_malloc64(n+1);
   if( zJson==0 ) return SQLITE_NOMEM;
@@ -325,20 +351,29 @@ static int rowToJson(WebhookTab *pTab, sqlite3_value **aCol, char **pzJson, int 
       *pzErr = sqlite3_mprintf("%s must be text, not %s", aField[i].zName,
                                eType==SQLITE_BLOB ? "a blob" : "a number");
       rc = *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+    }else if( !bObject ){
+      continue;            /* the webhook goes to the builder as it is */
     }else if( pTab->pSet==0 ){
       rc = sqlite3_prepare_v3(pTab->db, zSet, -1, SQLITE_PREPARE_PERSISTENT, &pTab->pSet, 0);
     }
+    if( rc==SQLITE_OK && aField[i].eKind=='j' ){
+      rc = jsonCheck(pTab, pVal, &bValid, &bObject);     /* not JSON: set as a string */
+      bObject = 1;
+    }
     if( rc==SQLITE_OK ){
       static const char azKind[][2] = { "t", "j", "b" };
+      int iKind = aField[i].eKind=='b' ? 2 : aField[i].eKind=='j' && bValid ? 1 : 0;
       sqlite3_bind_text(pTab->pSet, 1, zJson, n, SQLITE_STATIC);
       sqlite3_bind_text(pTab->pSet, 2, aField[i].zPath, -1, SQLITE_STATIC);
       sqlite3_bind_value(pTab->pSet, 3, pVal);
-      sqlite3_bind_text(pTab->pSet, 4, azKind[aField[i].eKind=='t' ? 0 : aField[i].eKind=='j' ? 1 : 2], 1, SQLITE_STATIC);
+      sqlite3_bind_text(pTab->pSet, 4, azKind[iKind], 1, SQLITE_STATIC);
       if( sqlite3_step(pTab->pSet)==SQLITE_ROW ){
+        /* text first: adding its NUL terminator may allocate, and fail */
+        const char *zOut = (const char*)sqlite3_column_text(pTab->pSet, 0);
         int nNew = sqlite3_column_bytes(pTab->pSet, 0);
-        char *zNew = sqlite3_malloc64(nNew+1);
+        char *zNew = zOut ? sqlite3_malloc64(nNew+1) : 0;
         if( zNew ){
-          memcpy(zNew, sqlite3_column_text(pTab->pSet, 0), nNew);
+          memcpy(zNew, zOut, nNew);
           zNew[nNew] = 0;
           sqlite3_free(zJson);
           zJson = zNew;
@@ -385,12 +420,12 @@ static int webhookUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   pTab->nRow++;
   if( sqlite3_value_type(argv[1])!=SQLITE_NULL ){
     zErr = sqlite3_mprintf("rowid is assigned by the extension; leave it out");
-    rc = SQLITE_ERROR;
+    rc = zErr ? SQLITE_ERROR : SQLITE_NOMEM;
   }
   for(i=COL_ID; rc==SQLITE_OK && i<N_COL; i++){
     if( sqlite3_value_type(aCol[i])!=SQLITE_NULL ){
       zErr = sqlite3_mprintf("%s is set by the extension; leave it out", azOutcome[i-COL_ID]);
-      rc = SQLITE_ERROR;
+      rc = zErr ? SQLITE_ERROR : SQLITE_NOMEM;
     }
   }
   if( rc==SQLITE_OK ) rc = rowToJson(pTab, aCol, &zJson, &nJson, &zErr);
@@ -400,9 +435,7 @@ static int webhookUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
       rc = apifyRequestBuild(pTab->db, pTab->pRules, zJson, nJson, &zBody, &zKey, &zErr);
     }
     if( rc==SQLITE_ERROR && zErr && strncmp(zErr, "apify: ", 7)==0 ){
-      char *zBare = sqlite3_mprintf("%s", zErr+7);
-      sqlite3_free(zErr);
-      zErr = zBare;
+      memmove(zErr, zErr+7, strlen(zErr+7)+1);   /* in place: "apify: row N: " goes first */
     }
   }
   if( rc==SQLITE_OK ) rc = apifyStoreQueue(pTab->pStore, zKey, zBody, pTab->nRow, &zErr);
@@ -580,6 +613,16 @@ static int webhookRollbackTo(sqlite3_vtab *pVtab, int iSavepoint){
   return SQLITE_OK;
 }
 
+/* xRename: ALTER TABLE T RENAME TO U takes the store along (U_store, U_queue). */
+static int webhookRename(sqlite3_vtab *pVtab, const char *zNew){
+  WebhookTab *pTab = (WebhookTab*)pVtab;
+  int rc = apifyStoreRename(pTab->pStore, zNew);
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
+    rc = tabError(pTab, rc, sqlite3_mprintf("apify: %s", sqlite3_errmsg(pTab->db)));
+  }
+  return rc;
+}
+
 /* xShadowName: the store's tables are T_store and T_queue. */
 static int webhookShadowName(const char *zSuffix){
   return apifyStoreShadow(zSuffix);
@@ -605,7 +648,7 @@ static sqlite3_module webhookModule = {
   webhookEnd,                /* xCommit */
   webhookEnd,                /* xRollback: nothing was sent */
   0,                         /* xFindFunction */
-  0,                         /* xRename: not supported, see README */
+  webhookRename,             /* xRename: the store's tables follow */
   webhookSavepoint,          /* xSavepoint */
   webhookRelease,            /* xRelease */
   webhookRollbackTo,         /* xRollbackTo */

@@ -348,6 +348,21 @@ class Reading(TableCase):
                                    "nightly_store_id", "nightly_store_status", "0"], r)
 
 
+    def test_rename_takes_the_store_along(self):
+        r = self.sql("CREATE VIRTUAL TABLE nightly USING apify_webhooks;\n"
+                     "INSERT INTO nightly(request_url, event_types, actor_id)"
+                     " VALUES ('https://example.com/n', '[\"TEST\"]', 'a');\n"
+                     "ALTER TABLE nightly RENAME TO weekly;\n"
+                     "SELECT status FROM weekly;\n"
+                     "SELECT name FROM sqlite_schema WHERE type='table' AND name LIKE 'weekly%'"
+                     " ORDER BY 1;\n"
+                     "INSERT INTO weekly(request_url, event_types, actor_id)"
+                     " VALUES ('https://example.com/n', '[\"TEST\"]', 'a');\n"
+                     "SELECT count(*) FROM weekly;\n")
+        self.assertEqual(r.lines, ["created", "weekly", "weekly_queue", "weekly_store", "1"], r)
+        self.assertEqual(len(self.emu.posts()), 1)
+
+
 class TokenStaysOut(TableCase):
     tokens = ["tok-SECRET-5d1e7a"]
 
