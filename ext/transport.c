@@ -27,6 +27,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +47,7 @@ struct Slot {
   char *zLocation;         /* its Location header */
   int bRunning;            /* an attempt is in flight */
   int bOversize;           /* the answer outgrew APIFY_MAX_REPLY */
+  int bNoMem;              /* the answer could not be kept: out of memory */
   double tFirst;           /* when the first attempt started */
   double tReady;           /* no attempt starts before this */
   char zErr[CURL_ERROR_SIZE];
@@ -53,6 +55,10 @@ struct Slot {
 
 struct ApifyHttp {
   CURLM *pMulti;
+  struct pollfd *aPoll;    /* the sockets libcurl asked us to watch (CURLMOPT_SOCKETFUNCTION) */
+  int nPoll, nPollAlloc;
+  double tTimer;           /* libcurl's next timeout (CURLMOPT_TIMERFUNCTION), <0 for none */
+  int bNoMem;              /* a socket could not be watched: the run stops with SQLITE_NOMEM */
   Slot *aSlot;             /* the window; grows to the configured concurrency */
   int nSlot;
   double rLimit;           /* X-RateLimit-Limit last heard, 0 when never heard */
@@ -156,13 +162,87 @@ int apifyHttpGlobalInit(void){
   return curl_global_init(CURL_GLOBAL_DEFAULT)==CURLE_OK ? SQLITE_OK : SQLITE_ERROR;
 }
 
+/* CURLMOPT_SOCKETFUNCTION: watch socket s for what libcurl wants, or stop watching it. Only
+** sockets with something to do are handed to libcurl (curl_multi_socket_action), so a window
+** of many idle connections costs nothing per event. */
+static int onSocket(CURL *e, curl_socket_t s, int what, void *pArg, void *pSockArg){
+  ApifyHttp *p = (ApifyHttp*)pArg;
+  int i;
+  (void)e;
+  (void)pSockArg;
+  for(i=0; i<p->nPoll && p->aPoll[i].fd!=s; i++){}
+  if( what==CURL_POLL_REMOVE ){
+    if( i<p->nPoll ) p->aPoll[i] = p->aPoll[--p->nPoll];
+    return 0;
+  }
+  if( i==p->nPoll ){
+    if( p->nPoll==p->nPollAlloc ){
+      int nNew = p->nPollAlloc ? 2*p->nPollAlloc : 16;
+      struct pollfd *aNew = sqlite3_realloc64(p->aPoll, nNew*sizeof(*aNew));
+      if( aNew==0 ){
+        p->bNoMem = 1;
+        return -1;
+      }
+      p->aPoll = aNew;
+      p->nPollAlloc = nNew;
+    }
+    p->aPoll[p->nPoll++].fd = s;
+  }
+  p->aPoll[i].events = (short)(((what & CURL_POLL_IN) ? POLLIN : 0)
+                             | ((what & CURL_POLL_OUT) ? POLLOUT : 0));
+  p->aPoll[i].revents = 0;
+  return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: when libcurl wants to be called with CURL_SOCKET_TIMEOUT. */
+static int onTimer(CURLM *pMulti, long ms, void *pArg){
+  ApifyHttp *p = (ApifyHttp*)pArg;
+  (void)pMulti;
+  p->tTimer = ms<0 ? -1.0 : nowSeconds() + ms/1000.0;
+  return 0;
+}
+
+/* Wait up to msWait for a watched socket or libcurl's timer, and let libcurl act on what is
+** ready. Returns SQLITE_OK, or SQLITE_NOMEM when a socket could not be watched. */
+static int drive(ApifyHttp *p, int msWait){
+  int i, nReady, nRunning = 0;
+  double now = nowSeconds();
+  if( p->tTimer>=0.0 ){
+    int msTimer = p->tTimer<=now ? 0 : (int)((p->tTimer-now)*1000.0)+1;
+    if( msTimer<msWait ) msWait = msTimer;
+  }
+  nReady = msWait>0 || p->nPoll>0 ? poll(p->aPoll, (nfds_t)p->nPoll, msWait) : 0;
+  /* libcurl may add or remove watched sockets while it acts: walk from the end, and act on
+  ** each socket's events as poll() left them. */
+  for(i=p->nPoll-1; nReady>0 && i>=0; i--){
+    if( i<p->nPoll && p->aPoll[i].revents ){
+      short r = p->aPoll[i].revents;
+      int ev = ((r & POLLIN) ? CURL_CSELECT_IN : 0) | ((r & POLLOUT) ? CURL_CSELECT_OUT : 0)
+             | ((r & (POLLERR|POLLHUP|POLLNVAL)) ? CURL_CSELECT_ERR : 0);
+      p->aPoll[i].revents = 0;
+      curl_multi_socket_action(p->pMulti, p->aPoll[i].fd, ev, &nRunning);
+    }
+  }
+  if( p->tTimer>=0.0 && p->tTimer<=nowSeconds() ){
+    p->tTimer = -1.0;
+    curl_multi_socket_action(p->pMulti, CURL_SOCKET_TIMEOUT, 0, &nRunning);
+  }
+  return p->bNoMem ? SQLITE_NOMEM : SQLITE_OK;
+}
+
 int apifyHttpOpen(ApifyHttp **pp){
   ApifyHttp *p = sqlite3_malloc64(sizeof(*p));
   *pp = 0;
   if( p==0 ) return SQLITE_NOMEM;
   memset(p, 0, sizeof(*p));
+  p->tTimer = -1.0;
   p->pMulti = curl_multi_init();
-  if( p->pMulti==0 ){
+  if( p->pMulti==0
+   || curl_multi_setopt(p->pMulti, CURLMOPT_SOCKETFUNCTION, onSocket)
+   || curl_multi_setopt(p->pMulti, CURLMOPT_SOCKETDATA, p)
+   || curl_multi_setopt(p->pMulti, CURLMOPT_TIMERFUNCTION, onTimer)
+   || curl_multi_setopt(p->pMulti, CURLMOPT_TIMERDATA, p) ){
+    curl_multi_cleanup(p->pMulti);
     sqlite3_free(p);
     return SQLITE_NOMEM;
   }
@@ -185,6 +265,7 @@ void apifyHttpClose(ApifyHttp *p){
   }
   sqlite3_free(p->aSlot);
   curl_multi_cleanup(p->pMulti);
+  sqlite3_free(p->aPoll);
   sqlite3_free(p);
 }
 
@@ -209,7 +290,11 @@ static size_t onBody(char *pData, size_t sz, size_t n, void *pArg){
     return 0;
   }
   sqlite3_str_append(pSlot->pBody, pData, (int)nByte);
-  return sqlite3_str_errcode(pSlot->pBody)==SQLITE_OK ? nByte : 0;
+  if( sqlite3_str_errcode(pSlot->pBody)!=SQLITE_OK ){
+    pSlot->bNoMem = 1;
+    return 0;
+  }
+  return nByte;
 }
 
 /* True if header line z (n bytes) is "zName: ..."; then *pzVal and *pnVal hold the trimmed
@@ -236,7 +321,10 @@ static size_t onHeader(char *z, size_t sz, size_t n, void *pArg){
   if( headerIs(z, n, "Location", &zVal, &nVal) ){
     sqlite3_free(pSlot->zLocation);
     pSlot->zLocation = sqlite3_mprintf("%.*s", nVal, zVal);
-    if( pSlot->zLocation==0 ) return 0;
+    if( pSlot->zLocation==0 ){
+      pSlot->bNoMem = 1;
+      return 0;
+    }
   }else if( headerIs(z, n, "X-RateLimit-Limit", &zVal, &nVal) ){
     double r = 0.0;
     char zNum[32];
@@ -379,6 +467,7 @@ static int slotStart(Run *pRun, Slot *pSlot, void **aArg, double now){
   sqlite3_free(pSlot->zLocation);
   pSlot->zLocation = 0;
   pSlot->bOversize = 0;
+  pSlot->bNoMem = 0;
   pSlot->zErr[0] = 0;
   aArg[0] = p;
   aArg[1] = pSlot;
@@ -452,9 +541,10 @@ static void slotFinish(Run *pRun, Slot *pSlot, CURLcode cc, double now){
   if( cc==CURLE_OK ){
     curl_easy_getinfo(pSlot->pEasy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(pSlot->pEasy, CURLINFO_RETRY_AFTER, &nRetryAfter);
+    /* An empty answer finishes as NULL too: only the error code tells out of memory. */
+    if( sqlite3_str_errcode(pSlot->pBody)!=SQLITE_OK ) pSlot->bNoMem = 1;
     pCall->zReply = sqlite3_str_finish(pSlot->pBody);
     pSlot->pBody = 0;
-    if( pCall->zReply==0 && pRun->rc==SQLITE_OK ) pRun->rc = SQLITE_NOMEM;
     bRetry = status==429 || status>=500;
     p->bHeard = 1;
   }else{
@@ -465,6 +555,12 @@ static void slotFinish(Run *pRun, Slot *pSlot, CURLcode cc, double now){
     }
     if( pCall->zNetError==0 && pRun->rc==SQLITE_OK ) pRun->rc = SQLITE_NOMEM;
     bRetry = cc!=CURLE_WRITE_ERROR;   /* an oversized answer is no passing fault */
+  }
+  if( pSlot->bNoMem ){
+    /* The answer was lost here, not on the network: the run stops with SQLITE_NOMEM, and the
+    ** call goes back unfinished (it may exist remotely; its key finds it next time). */
+    if( pRun->rc==SQLITE_OK ) pRun->rc = SQLITE_NOMEM;
+    bRetry = 1;
   }
   pCall->httpStatus = (int)status;
 
@@ -571,12 +667,10 @@ int apifyHttpSend(ApifyHttp *p, sqlite3 *db, const ApifyConfig *pCfg, sqlite3_in
     if( nBusy==0 && (!bMore || run.rc!=SQLITE_OK) ) break;
     progressShow(&run, nRetrying, now, 0);
 
-    /* Drive the transfers, hand back what finished, then sleep until something happens. */
+    /* Hand back what finished; else wait for a socket, libcurl's timer or our next start. */
     {
-      int nStill = 0, nMsg = 0;
+      int nMsg = 0, bDone = 0;
       CURLMsg *pMsg;
-      int msWait = (int)((tWake-now)*1000.0)+1;
-      curl_multi_perform(p->pMulti, &nStill);
       while( (pMsg = curl_multi_info_read(p->pMulti, &nMsg))!=0 ){
         if( pMsg->msg!=CURLMSG_DONE ) continue;
         for(i=0; i<nWindow; i++){
@@ -585,9 +679,12 @@ int apifyHttpSend(ApifyHttp *p, sqlite3 *db, const ApifyConfig *pCfg, sqlite3_in
             break;
           }
         }
-        msWait = 0;
+        bDone = 1;
       }
-      if( msWait>0 ) curl_multi_poll(p->pMulti, 0, 0, msWait, 0);
+      if( !bDone ){
+        int rc = drive(p, (int)((tWake-now)*1000.0)+1);
+        if( rc!=SQLITE_OK && run.rc==SQLITE_OK ) run.rc = rc;
+      }
     }
   }
   progressShow(&run, 0, nowSeconds(), 1);
