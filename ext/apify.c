@@ -236,7 +236,7 @@ static void configFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 }
 
 /* A fresh state: defaults, then APIFY_TOKEN and APIFY_API_BASE_URL from the environment. An
-** environment base URL that is not a URL is ignored here and reported by apify_config(). */
+** environment base URL that is not an http(s) URL is kept, and refused when something is sent. */
 static int apifyNew(Apify **pp){
   Apify *p = sqlite3_malloc64(sizeof(*p));
   char *zErr = 0;
@@ -253,8 +253,11 @@ static int apifyNew(Apify **pp){
   rc = settingSetText(p, &aSetting[0], getenv("APIFY_TOKEN"), &zErr);
   if( rc==SQLITE_OK ) rc = settingSetText(p, &aSetting[1], getenv("APIFY_API_BASE_URL"), &zErr);
   if( rc==SQLITE_ERROR ){
+    /* Kept as it is, so the first request fails naming it; falling back to the default would
+    ** send the token to the production API because of a typo. */
     sqlite3_free(zErr);
-    rc = settingSetText(p, &aSetting[1], 0, &zErr);
+    p->cfg.zBaseUrl = sqlite3_mprintf("%s", getenv("APIFY_API_BASE_URL"));
+    rc = p->cfg.zBaseUrl ? SQLITE_OK : SQLITE_NOMEM;
   }
   if( rc!=SQLITE_OK ){
     apifyUnref(p);
@@ -314,21 +317,18 @@ static int oneDone(void *pArg, ApifyCall *pCall){
   return rc==SQLITE_OK && p->zData==0 ? APIFY_FAILED : rc;
 }
 
-/* The SQL error for a call that created nothing: the HTTP status, the Apify error type and its
-** message, or what failed on the way, and how many attempts were made. */
-static char *failureMessage(const Apify *p, OneCall *pOne){
-  ApifyCall *pCall = &pOne->call;
-  sqlite3_str *pMsg = sqlite3_str_new(0);
+char *apifyFailure(const ApifyConfig *pCfg, const ApifyCall *pCall,
+                   const char *zType, const char *zMsg){
+  sqlite3_str *pOut = sqlite3_str_new(0);
   if( pCall->httpStatus==0 ){
-    sqlite3_str_appendf(pMsg, "apify: POST %s/v2/webhooks failed: %s",
-                        p->cfg.zBaseUrl, pOne->zMsg);
-  }else if( pOne->zType ){
-    sqlite3_str_appendf(pMsg, "apify: %d %s: %s", pCall->httpStatus, pOne->zType, pOne->zMsg);
+    sqlite3_str_appendf(pOut, "apify: POST %s/v2/webhooks failed: %s", pCfg->zBaseUrl, zMsg);
+  }else if( zType ){
+    sqlite3_str_appendf(pOut, "apify: %d %s: %s", pCall->httpStatus, zType, zMsg);
   }else{
-    sqlite3_str_appendf(pMsg, "apify: %d: %s", pCall->httpStatus, pOne->zMsg);
+    sqlite3_str_appendf(pOut, "apify: %d: %s", pCall->httpStatus, zMsg);
   }
-  if( pCall->nAttempt>1 ) sqlite3_str_appendf(pMsg, " (after %d attempts)", pCall->nAttempt);
-  return sqlite3_str_finish(pMsg);
+  if( pCall->nAttempt>1 ) sqlite3_str_appendf(pOut, " (after %d attempts)", pCall->nAttempt);
+  return sqlite3_str_finish(pOut);
 }
 
 /* Text of argument pVal for the request builder: NULL for SQL NULL; BLOBs are read as text. */
@@ -364,13 +364,15 @@ static void createFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     sqlite3_result_subtype(ctx, JSON_SUBTYPE);
     one.zData = 0;   /* ownership moved to SQLite */
   }else if( rc==SQLITE_OK ){
-    zErr = failureMessage(p, &one);
+    zErr = apifyFailure(&p->cfg, &one.call, one.zType, one.zMsg);
     rc = zErr ? SQLITE_ERROR : SQLITE_NOMEM;
   }
   if( rc==SQLITE_NOMEM ) sqlite3_result_error_nomem(ctx);
-  else if( rc!=SQLITE_OK ){
+  else if( rc==SQLITE_INTERRUPT ){
+    sqlite3_result_error(ctx, "apify: interrupted", -1);
+    sqlite3_result_error_code(ctx, rc);
+  }else if( rc!=SQLITE_OK ){
     sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errstr(rc), -1);
-    if( rc!=SQLITE_ERROR ) sqlite3_result_error_code(ctx, rc);   /* SQLITE_INTERRUPT, say */
   }
   apifyCallReset(&one.call);
   sqlite3_free(one.zData);

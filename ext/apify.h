@@ -69,6 +69,12 @@ int apifyReady(Apify *p, char **pzErr);
 int apifyOutcome(sqlite3 *db, ApifyRules *pRules, ApifyCall *pCall,
                  char **pzData, char **pzType, char **pzMsg);
 
+/* The message for a call that created nothing: "apify: <status> <type>: <message>", or
+** "apify: POST <url> failed: <what>" without an answer, then " (after N attempts)" when there
+** were several. sqlite3_malloc'd; NULL when out of memory. */
+char *apifyFailure(const ApifyConfig *pCfg, const ApifyCall *pCall,
+                   const char *zType, const char *zMsg);
+
 /* ---------------------------------------------------------------------------------------------
 ** request.c: the only file that knows the Apify request rules.
 */
@@ -189,7 +195,7 @@ int apifyStoreExists(ApifyStore *p, int *pbExists);
 
 /* Queue the request zBody under zKey as row iPos of this transaction, unless the key is created
 ** already or queued already with the same body. A key that names another request is
-** SQLITE_CONSTRAINT with *pzErr naming both rows. Creates the tables when needed. */
+** SQLITE_ERROR with *pzErr naming both rows. Creates the tables when needed. */
 int apifyStoreQueue(ApifyStore *p, const char *zKey, const char *zBody, int iPos, char **pzErr);
 
 /* Savepoints: the queue position now, and forgetting what was queued after position iAfter. */

@@ -79,8 +79,6 @@ static const char zSchema[] =
   "  status TEXT NOT NULL CHECK(status IN ('pending','created','failed')),"
   "  id TEXT, http_status INTEGER, location TEXT, error_type TEXT, error_message TEXT,"
   "  response TEXT, attempts INTEGER NOT NULL DEFAULT 0, queued_at TEXT, completed_at TEXT);"
-  "CREATE INDEX IF NOT EXISTS \"%w\".\"%w_store_id\" ON \"%w_store\"(id);"
-  "CREATE INDEX IF NOT EXISTS \"%w\".\"%w_store_status\" ON \"%w_store\"(status);"
   "CREATE TABLE IF NOT EXISTS \"%w\".\"%w_queue\"("
   "  idempotency_key TEXT NOT NULL UNIQUE, request TEXT NOT NULL, pos INTEGER NOT NULL);";
 
@@ -170,15 +168,55 @@ static int stmtRun(sqlite3_stmt *pStmt, int rc){
 }
 
 /* Create the tables unless this transaction already knows they exist. */
+/* Indexes keep their names through ALTER TABLE RENAME, and can be dropped neither in xRename
+** nor in xUpdate (SQLite refuses to drop a b-tree while a statement runs). So T_store's
+** indexes are found by the columns they index, not by name, and a new one takes the first
+** free name of T_store_<column>, T_store_<column>_2, ... (the plain name may belong to a table
+** renamed away from T). */
+static int storeIndex(ApifyStore *p, const char *zCol){
+  static const char zFind[] =
+    "SELECT (SELECT count(*) FROM pragma_index_list(%Q, %Q) l, pragma_index_info(l.name, %Q) i"
+    "        WHERE i.name=%Q),"
+    "       (SELECT count(*) FROM \"%w\".sqlite_schema WHERE name=?1)";
+  char *zTable = sqlite3_mprintf("%s_store", p->zName), *zSql = 0, *zName = 0;
+  sqlite3_stmt *pStmt = 0;
+  int i, rc, bHave = 0, bTaken = 1;
+  if( zTable ) zSql = sqlite3_mprintf(zFind, zTable, p->zDb, p->zDb, zCol, p->zDb);
+  rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0) : SQLITE_NOMEM;
+  for(i=1; rc==SQLITE_OK && bTaken && !bHave; i++){
+    sqlite3_free(zName);
+    zName = i==1 ? sqlite3_mprintf("%s_%s", zTable, zCol)
+                 : sqlite3_mprintf("%s_%s_%d", zTable, zCol, i);
+    if( zName==0 ){ rc = SQLITE_NOMEM; break; }
+    sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+    if( sqlite3_step(pStmt)==SQLITE_ROW ){
+      bHave = sqlite3_column_int(pStmt, 0)>0;
+      bTaken = sqlite3_column_int(pStmt, 1)>0;
+    }
+    rc = sqlite3_reset(pStmt);
+  }
+  sqlite3_finalize(pStmt);
+  sqlite3_free(zSql);
+  if( rc==SQLITE_OK && !bHave ){
+    zSql = sqlite3_mprintf("CREATE INDEX \"%w\".\"%w\" ON \"%w\"(%s)", p->zDb, zName, zTable, zCol);
+    rc = zSql ? sqlite3_exec(p->db, zSql, 0, 0, 0) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+  }
+  sqlite3_free(zName);
+  sqlite3_free(zTable);
+  return rc;
+}
+
 static int storeEnsure(ApifyStore *p){
   const char *zDb = p->zDb, *zT = p->zName;
   char *zSql;
   int rc;
   if( p->bReady ) return SQLITE_OK;
-  zSql = sqlite3_mprintf(zSchema, zDb, zT, zDb, zT, zT, zDb, zT, zT, zDb, zT);
-  if( zSql==0 ) return SQLITE_NOMEM;
-  rc = sqlite3_exec(p->db, zSql, 0, 0, 0);
+  zSql = sqlite3_mprintf(zSchema, zDb, zT, zDb, zT);
+  rc = zSql ? sqlite3_exec(p->db, zSql, 0, 0, 0) : SQLITE_NOMEM;
   sqlite3_free(zSql);
+  if( rc==SQLITE_OK ) rc = storeIndex(p, "id");
+  if( rc==SQLITE_OK ) rc = storeIndex(p, "status");
   if( rc==SQLITE_OK ) p->bReady = 1;
   return rc;
 }
@@ -271,7 +309,7 @@ int apifyStoreQueue(ApifyStore *p, const char *zKey, const char *zBody, int iPos
       : sqlite3_mprintf("idempotencyKey %Q of row %d already belongs to a different %s request "
                         "(stored: %.200s; row %d: %.200s)",
                         zKey, iPos, zState, zOld, iPos, zBody);
-    rc = *pzErr ? SQLITE_CONSTRAINT : SQLITE_NOMEM;
+    rc = *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
   }else if( rc==SQLITE_OK && (zOld==0 || strcmp(zState, "failed")==0
                            || strcmp(zState, "pending")==0) ){
     /* New, or failed (send again), or left pending by an interrupted run (send now). */
@@ -294,7 +332,10 @@ int apifyStoreMerge(ApifyStore *p, sqlite3_int64 *pnPending){
   sqlite3_stmt *pStmt;
   int rc = storePurge(p);
   *pnPending = 0;
-  rc = stmtRun(stmtGet(p, STMT_MERGE, &rc), rc);
+  /* stmtGet() first, then stmtRun(): as arguments of one call, the order in which they would
+  ** read and set rc is unspecified, and an out-of-memory there would pass as success */
+  pStmt = stmtGet(p, STMT_MERGE, &rc);
+  rc = stmtRun(pStmt, rc);
   pStmt = stmtGet(p, STMT_PENDING, &rc);
   if( pStmt ){
     if( sqlite3_step(pStmt)==SQLITE_ROW ) *pnPending = sqlite3_column_int64(pStmt, 0);
@@ -358,7 +399,8 @@ int apifyStoreRecord(ApifyStore *p, sqlite3_int64 iSeq, const ApifyCall *pCall,
 
 int apifyStoreClear(ApifyStore *p){
   int rc = SQLITE_OK;
-  return stmtRun(stmtGet(p, STMT_QUEUE_CLEAR, &rc), rc);
+  sqlite3_stmt *pStmt = stmtGet(p, STMT_QUEUE_CLEAR, &rc);   /* first: see apifyStoreMerge() */
+  return stmtRun(pStmt, rc);
 }
 
 int apifyStoreDrop(ApifyStore *p){
@@ -391,6 +433,7 @@ int apifyStoreRename(ApifyStore *p, const char *zNew){
     sqlite3_free(p->zName);
     p->zName = zName;      /* ownership moves to the store */
     zName = 0;
+    p->bReady = 0;         /* the indexes are renamed on the next write: see storeEnsure() */
   }
   sqlite3_free(zName);
   sqlite3_free(zSql);

@@ -130,7 +130,8 @@ int apifyHttpCheck(const ApifyConfig *pCfg, char **pzErr){
   }
   rc = apifyUrlParse(pCfg->zBaseUrl, &zScheme, &zHost);
   if( rc==SQLITE_ERROR ){
-    *pzErr = sqlite3_mprintf("apify: base_url \"%s\" is not an absolute URL", pCfg->zBaseUrl);
+    *pzErr = sqlite3_mprintf("apify: base_url \"%s\" is not an absolute http or https URL "
+                             "(check APIFY_API_BASE_URL)", pCfg->zBaseUrl);
   }else if( rc==SQLITE_OK && strcmp(zScheme, "https")!=0 ){
     /* Refused unless it is http to this machine; a refusal whose message cannot be made is
     ** SQLITE_NOMEM below, never a pass. */

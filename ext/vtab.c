@@ -505,11 +505,9 @@ static int sendDone(void *pArg, ApifyCall *pApiCall){
   }else if( rc==SQLITE_OK && !pApiCall->bAborted
          && (pApiCall->httpStatus==401 || (pApiCall->httpStatus==0 && pSend->nAnswer==0)) ){
     if( pSend->zAbort==0 ){
-      pSend->zAbort = pApiCall->httpStatus
-        ? sqlite3_mprintf("apify: 401 %s: %s; nothing was sent", zType ? zType : "", zMsg)
-        : sqlite3_mprintf("apify: POST %s/v2/webhooks failed after %d attempts: %s; "
-                          "nothing was created", pSend->pTab->pApify->cfg.zBaseUrl,
-                          pApiCall->nAttempt, zMsg);
+      char *zWhy = apifyFailure(&pSend->pTab->pApify->cfg, pApiCall, zType, zMsg);
+      pSend->zAbort = zWhy ? sqlite3_mprintf("%s; nothing was created", zWhy) : 0;
+      sqlite3_free(zWhy);
     }
     rc = pSend->zAbort ? SQLITE_ERROR : SQLITE_NOMEM;
   }else if( rc==SQLITE_OK ){

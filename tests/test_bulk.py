@@ -181,7 +181,7 @@ class Interrupt(TableCase):
         self.emu.wait_for(lambda e: len(e.posts()) >= 2, timeout=20)
         conn.interrupt()
         worker.join(timeout=30)
-        self.assertEqual(outcome.get("error"), "interrupted")
+        self.assertEqual(outcome.get("error"), "apify: interrupted")
         # 8 attempts would take a minute or more of backoff; the interrupt ends it at once
         self.assertLess(time.monotonic() - start, 20)
         conn.close()

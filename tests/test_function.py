@@ -149,6 +149,12 @@ class ApiErrors(EmulatorCase):
         self.assertIn("apify: no API token; set APIFY_TOKEN", r.err)
         self.assertNothingSent()
 
+    def test_a_base_url_from_the_environment_that_is_no_url_is_refused_not_replaced(self):
+        r = shell(create(HOOK), self.emu, env={"APIFY_API_BASE_URL": f"127.0.0.1:{self.emu.port}"})
+        self.assertIn(f'apify: base_url "127.0.0.1:{self.emu.port}" is not an absolute http or'
+                      ' https URL (check APIFY_API_BASE_URL)', r.err)
+        self.assertNothingSent()
+
     def test_plain_http_to_another_host_is_refused(self):
         r = shell("SELECT apify_config('base_url', 'http://example.com');\n" + create(HOOK),
                   self.emu)
