@@ -47,8 +47,8 @@ all: $(EXT)
 
 # Debian packages the build and the tests need. Missing ones are installed when we are root on a
 # system with apt-get; otherwise the exact command is printed and the build stops.
-DEB_BUILD := libcurl4-openssl-dev libsqlite3-dev libssl-dev pkg-config
-DEB_TEST  := sqlite3 python3 valgrind nodejs npm
+DEB_BUILD := gcc libc6-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev pkg-config
+DEB_TEST  := sqlite3 python3 valgrind nodejs npm g++ make sqlite-utils
 deps:
 	@tests/deps.sh $(DEB_BUILD)
 
