@@ -11,8 +11,10 @@
 **
 ** Why DIRECTONLY: apify_create_webhook spends the user's API token and apify_config can point
 ** the next request at another host, so neither may run from a trigger or a view of a database
-** file someone else wrote; SQLite then refuses them outside top-level SQL. apify_dry_run and
-** apify_version send nothing and reveal no secret.
+** file someone else wrote; SQLite then refuses them outside top-level SQL. SQLite 3.40 misses
+** CHECK constraints, so both also check that the statement being run names them
+** (calledDirectly). apify_dry_run and apify_version send nothing and reveal no
+** secret.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +198,34 @@ static void configAll(sqlite3_context *ctx, Apify *p){
   sqlite3_free(zSql);
 }
 
+/* True if a statement being run names zFunc, so the call comes from SQL the user runs. SQLite
+** 3.40 refuses a DIRECTONLY function in triggers, views and DEFAULT clauses of the schema, but
+** not in its CHECK constraints: a database file could still spend the token, or redirect it,
+** from an INSERT into one of its tables. Such an INSERT never names the function; the user's
+** own SELECT apify_create_webhook(...) does. Otherwise sets the error. */
+static int calledDirectly(sqlite3_context *ctx, const char *zFunc){
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  sqlite3_stmt *pStmt = 0;
+  char *zLike = sqlite3_mprintf("%%%s%%", zFunc);
+  int bFound = 0;
+  if( zLike==0 ){
+    sqlite3_result_error_nomem(ctx);
+    return 0;
+  }
+  while( !bFound && (pStmt = sqlite3_next_stmt(db, pStmt))!=0 ){
+    const char *zSql = sqlite3_sql(pStmt);
+    bFound = sqlite3_stmt_busy(pStmt) && zSql && sqlite3_strlike(zLike, zSql, 0)==0;
+  }
+  sqlite3_free(zLike);
+  if( !bFound ){
+    char *zErr = sqlite3_mprintf("apify: unsafe use of %s(): only SQL you run yourself may call "
+                                 "it, not a CHECK constraint of the database", zFunc);
+    if( zErr ) sqlite3_result_error(ctx, zErr, -1); else sqlite3_result_error_nomem(ctx);
+    sqlite3_free(zErr);
+  }
+  return bFound;
+}
+
 /*
 ** apify_config()               -> every setting as a JSON object
 ** apify_config(name)           -> one setting
@@ -207,6 +237,7 @@ static void configFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const char *zName;
   char *zErr = 0;
   int i, rc;
+  if( !calledDirectly(ctx, "apify_config") ) return;
   if( argc==0 ){
     configAll(ctx, p);
     return;
@@ -346,6 +377,7 @@ static void createFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const char *zJson;
   int n, rc;
   (void)argc;
+  if( !calledDirectly(ctx, "apify_create_webhook") ) return;
   memset(&one, 0, sizeof(one));
   one.db = sqlite3_context_db_handle(ctx);
   zJson = argJson(argv[0], &n);

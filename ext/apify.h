@@ -125,6 +125,7 @@ struct ApifyCall {
   char *zNetError;         /* transport error of the last attempt, or NULL */
   int bCanRetry;           /* another attempt is allowed (see APIFY_AGAIN) */
   int bAborted;            /* the run stopped before this call got a final answer */
+  int bUnsent;             /* its last attempt surely never reached the API (no connection) */
   /* Private to the transport. */
   void *pPriv;
 };

@@ -87,7 +87,7 @@ struct ApifyRules {
 };
 
 /* JSON types: as json_type() names them, and as messages name them. */
-#define JT_INVALID -1   /* not JSON at all */
+#define JT_INVALID (-1) /* not JSON at all */
 #define JT_NULL     0
 #define JT_TRUE     1
 #define JT_FALSE    2
@@ -189,7 +189,7 @@ static void appendQuoted(sqlite3_str *p, const char *z, int n){
   for(i=0; i<n; i++){
     unsigned char c = (unsigned char)z[i];
     if( (c & 0xc0)!=0x80 && nChar++==QUOTE_CHARS ) break;
-    sqlite3_str_appendchar(p, 1, c<0x20 ? ' ' : (char)c);
+    sqlite3_str_appendchar(p, 1, (char)(c<0x20 ? ' ' : c));
   }
   sqlite3_str_appendall(p, i<n ? "...\"" : "\"");
 }
@@ -566,7 +566,8 @@ static int urlCheck(sqlite3_value *pVal, char **pzErr){
   char *zScheme = 0;
   int rc = SQLITE_NOMEM;
   if( zUrl ) rc = (int)strlen(zUrl)==nUrl ? apifyUrlParse(zUrl, &zScheme, 0) : SQLITE_ERROR;
-  if( rc==SQLITE_OK && (zScheme==0 || (strcmp(zScheme, "http") && strcmp(zScheme, "https"))) ){
+  if( rc==SQLITE_OK
+   && (zScheme==0 || (strcmp(zScheme, "http")!=0 && strcmp(zScheme, "https")!=0)) ){
     rc = SQLITE_ERROR;
   }
   if( rc==SQLITE_ERROR ){
@@ -605,7 +606,12 @@ static int eventsCheck(sqlite3 *db, ApifyRules *pRules, sqlite3_value *pArr, cha
       sqlite3_str_appendf(p, "apify: eventTypes[%d]: ", nEvent);
       appendQuoted(p, zEvent, nByte);
       sqlite3_str_appendall(p, " is not an event type");
-      if( i>=0 ) sqlite3_str_appendf(p, "; did you mean \"%s\"?", azEvent[i]);
+      if( i>=0 ){
+        sqlite3_str_appendf(p, "; did you mean \"%s\"?", azEvent[i]);
+      }else{
+        sqlite3_str_appendall(p, "; event types: ");
+        appendList(p, azEvent, COUNT(azEvent));
+      }
       rc = errorStr(pzErr, p);
     }
     nEvent++;

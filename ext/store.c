@@ -276,7 +276,7 @@ int apifyStoreQueue(ApifyStore *p, const char *zKey, const char *zBody, int iPos
                     char **pzErr){
   sqlite3_stmt *pStmt;
   char *zOld = 0, *zState = 0;
-  int iOldPos = 0;
+  int iOldPos = 0, rc2;
   int rc = storeEnsure(p);
   if( rc==SQLITE_OK ) rc = storePurge(p);
 
@@ -290,7 +290,8 @@ int apifyStoreQueue(ApifyStore *p, const char *zKey, const char *zBody, int iPos
       zState = sqlite3_mprintf("queued");
       if( zState==0 ) rc = SQLITE_NOMEM;
     }
-    rc = sqlite3_reset(pStmt)==SQLITE_OK ? rc : sqlite3_errcode(p->db);
+    rc2 = sqlite3_reset(pStmt);   /* the error of the step, if any */
+    if( rc==SQLITE_OK ) rc = rc2;
   }
   if( zOld==0 && (pStmt = stmtGet(p, STMT_STORE_FIND, &rc))!=0 ){
     sqlite3_bind_text(pStmt, 1, zKey, -1, SQLITE_STATIC);
@@ -298,7 +299,8 @@ int apifyStoreQueue(ApifyStore *p, const char *zKey, const char *zBody, int iPos
       zOld = columnCopy(pStmt, 0, &rc);
       zState = columnCopy(pStmt, 1, &rc);
     }
-    rc = sqlite3_reset(pStmt)==SQLITE_OK ? rc : sqlite3_errcode(p->db);
+    rc2 = sqlite3_reset(pStmt);   /* the error of the step, if any */
+    if( rc==SQLITE_OK ) rc = rc2;
   }
 
   if( rc==SQLITE_OK && zOld && strcmp(zOld, zBody)!=0 ){
@@ -387,6 +389,7 @@ int apifyStoreRecord(ApifyStore *p, sqlite3_int64 iSeq, const ApifyCall *pCall,
     pStmt = stmtGet(p, STMT_RECORD_FAIL, &rc);
     if( pStmt ){
       if( pCall->httpStatus ) sqlite3_bind_int(pStmt, 2, pCall->httpStatus);
+      else sqlite3_bind_null(pStmt, 2);   /* a cached statement keeps its last bindings */
       sqlite3_bind_text(pStmt, 3, zType, -1, SQLITE_STATIC);
       sqlite3_bind_text(pStmt, 4, zMsg, -1, SQLITE_STATIC);
       sqlite3_bind_int(pStmt, 5, pCall->nAttempt);

