@@ -77,7 +77,169 @@ bench: $(EXT)
 	$(PYTHON) tests/bench/bench.py
 
 # --- quality: sanitizers, fuzzing, coverage, lint ----------------------------------------------
-# (targets test-asan, fuzz, coverage, lint)
+#
+#   make test-asan    build-asan/: the module and every tests/unit program built with
+#                     -fsanitize=address,undefined (gcc), then tests/run.py against them; fails
+#                     on any sanitizer report
+#   make fuzz         libFuzzer (clang) over the request rules, the template checker and the
+#                     reading of the API's answers: FUZZ_SECONDS (default 60) per target; new
+#                     inputs and crashes go to build/fuzz/, the seeds stay in tests/fuzz/corpus/
+#   make coverage     build-cov/: gcc --coverage, the unit programs and the whole suite, then
+#                     line and branch coverage of ext/ (gcovr): build-cov/coverage.txt
+#   make lint         cppcheck and clang-tidy (.clang-tidy) over ext/; any finding fails
+#
+# TESTS="test_faults test_alloc" runs only the suites and unit programs whose names contain one
+# of the words (tests/run.py's patterns), in test-asan and coverage.
+# make test also builds build/test_alloc, the whole extension running out of memory at every
+# allocation (tests/unit/test_alloc.c), which tests/run.py runs with the other unit programs.
+
+.PHONY: test-asan fuzz coverage lint
+
+# Every tests/unit/test_*.c is a unit program linked with all of ext/ (SQLITE_CORE: SQLite is
+# linked in, no routine table); tests/run.py's UNIT_PROGRAMS says which ones run.
+UNIT_NAMES := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+UNIT_DEPS  := tests/unit/unit.h $(SRC) $(HDR)
+ALLOC      := $(BUILD)/test_alloc
+
+test: $(ALLOC)
+
+$(ALLOC): tests/unit/test_alloc.c $(UNIT_DEPS) | deps
+	@mkdir -p $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -DSQLITE_CORE -Iext $(CURL_CFLAGS) $< $(SRC) -o $@ -lsqlite3 $(LIBS)
+
+# -- sanitizers ---------------------------------------------------------------------------------
+# gcc, because the sqlite3 shell and Python that load the module are not instrumented: they run
+# with gcc's ASan runtime preloaded (LD_PRELOAD; it must come first), and the module takes
+# libubsan as a dependency. The same suites then run against build-asan/apify.so; subprocesses
+# inherit the environment.
+#
+# Leaks: the host processes (sqlite3, python3, the emulator) run with detect_leaks=0. Their own
+# exit-time allocations would drown any report, and a suppression by module cannot tell the
+# module's leaks from theirs (every allocation's stack goes through the host); leaks of the
+# module in a real host are valgrind's job in make test (tests/test_function.py). The unit
+# programs, wholly instrumented, run with leak detection on (APIFY_UNIT_ASAN_OPTIONS).
+#
+# Reports go to files under build-asan/reports/ (log_path): tests/run.py prints each one and
+# counts it as a failure, so a report in a subprocess whose test would otherwise pass still
+# fails the run. Tests that cannot run here (valgrind on top of ASan, node) skip themselves when
+# APIFY_SANITIZER is set.
+ASAN_CC     ?= gcc
+ASAN_DIR    := build-asan
+SAN_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+               -fno-sanitize-recover=all
+ASAN_REPORT := $(CURDIR)/$(ASAN_DIR)/reports
+ASAN_ENV     = LD_PRELOAD=$$($(ASAN_CC) -print-file-name=libasan.so) \
+  ASAN_OPTIONS=detect_leaks=0:log_path=$(ASAN_REPORT)/asan \
+  APIFY_UNIT_ASAN_OPTIONS=detect_leaks=1:log_path=$(ASAN_REPORT)/asan \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(ASAN_REPORT)/ubsan \
+  APIFY_SANITIZER=asan APIFY_SANITIZER_REPORTS=$(ASAN_REPORT)
+
+$(ASAN_DIR)/apify.$(SO): $(SRC) $(HDR) | deps
+	@mkdir -p $(ASAN_DIR)
+	$(ASAN_CC) $(WARN) $(SAN_FLAGS) $(VIS) -fPIC $(SHARED) $(CURL_CFLAGS) $(SRC) -o $@ $(LIBS)
+
+$(ASAN_DIR)/test_%: tests/unit/test_%.c $(UNIT_DEPS) | deps
+	@mkdir -p $(ASAN_DIR)
+	$(ASAN_CC) $(WARN) $(SAN_FLAGS) -DSQLITE_CORE -Iext $(CURL_CFLAGS) $< $(SRC) -o $@ \
+	  -lsqlite3 $(LIBS)
+
+test-asan: $(ASAN_DIR)/apify.$(SO) $(addprefix $(ASAN_DIR)/,$(UNIT_NAMES))
+	@tests/deps.sh $(DEB_TEST)
+	@rm -rf $(ASAN_REPORT) && mkdir -p $(ASAN_REPORT)
+	$(ASAN_ENV) $(PYTHON) tests/run.py --build $(ASAN_DIR) $(TESTS)
+
+# -- fuzzing ------------------------------------------------------------------------------------
+# clang's libFuzzer with ASan and UBSan; SQLite linked in directly, like the unit programs. Each
+# target runs FUZZ_SECONDS on build/fuzz/corpus/T (grown across runs) seeded from
+# tests/fuzz/corpus/T, with tests/fuzz/apify.dict; a crash, a leak, an undefined behaviour or a
+# broken invariant (see each target's header) stops it, keeps the input as
+# build/fuzz/artifacts/T-crash-..., and fails the target. Replay one with: build/fuzz/T FILE
+# The targets call request.c (and transport.c's URL parser); all of ext/ is linked so that
+# they keep building whatever request.c comes to call.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_TARGETS := fuzz_request fuzz_template fuzz_reply
+FUZZ_SRC     := $(SRC)
+FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_OPTS    := -dict=tests/fuzz/apify.dict -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+DEB_FUZZ     := clang libclang-rt-dev
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_SRC) $(HDR) | deps
+	@tests/deps.sh $(DEB_FUZZ)
+	@mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -DSQLITE_CORE -Iext $(CURL_CFLAGS) $< $(FUZZ_SRC) -o $@ \
+	  -lsqlite3 $(LIBS)
+
+fuzz: $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts; \
+	  printf '%s: %s s ... ' $$t $(FUZZ_SECONDS); \
+	  if $(FUZZ_DIR)/$$t $(FUZZ_DIR)/corpus/$$t tests/fuzz/corpus/$$t $(FUZZ_OPTS) \
+	       -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t- \
+	       >$(FUZZ_DIR)/$$t.log 2>&1; then \
+	    sed -n 's/^stat::number_of_executed_units: *\([0-9]*\)/\1 inputs, no finding/p' \
+	      $(FUZZ_DIR)/$$t.log; \
+	  else \
+	    echo "FAILED"; grep -v '^#' $(FUZZ_DIR)/$$t.log | tail -n 60; \
+	    echo "(whole log: $(FUZZ_DIR)/$$t.log)"; exit 1; \
+	  fi; \
+	done
+
+# -- coverage -----------------------------------------------------------------------------------
+# gcc --coverage at -O0 into build-cov/; every process that loads the module (the sqlite3
+# shells, Python, the unit programs) adds its counts to build-cov/*.gcda as it exits (a process
+# killed with SIGKILL adds none). gcovr (Debian) merges them per source file.
+COV_DIR   := build-cov
+COV_FLAGS := -O0 -g --coverage
+# libgcov's own symbols stay inside the module, which still exports only sqlite3_apify_init
+# (tests/test_function.py checks that).
+COV_LDFLAGS := -Wl,--exclude-libs,ALL
+# Below this percentage of the lines of ext/ covered, the target fails.
+COV_MIN_LINES ?= 90
+
+$(COV_DIR)/apify.$(SO): $(SRC) $(HDR) | deps
+	@mkdir -p $(COV_DIR)
+	$(CC) $(WARN) $(COV_FLAGS) $(VIS) -fPIC $(SHARED) $(CURL_CFLAGS) $(SRC) -o $@ $(LIBS) \
+	  $(COV_LDFLAGS)
+
+$(COV_DIR)/test_%: tests/unit/test_%.c $(UNIT_DEPS) | deps
+	@mkdir -p $(COV_DIR)
+	$(CC) $(WARN) $(COV_FLAGS) -DSQLITE_CORE -Iext $(CURL_CFLAGS) $< $(SRC) -o $@ \
+	  -lsqlite3 $(LIBS)
+
+coverage: $(COV_DIR)/apify.$(SO) $(addprefix $(COV_DIR)/,$(UNIT_NAMES))
+	@tests/deps.sh $(DEB_TEST) gcovr
+	@find $(COV_DIR) -name '*.gcda' -delete
+	-$(PYTHON) tests/run.py --build $(COV_DIR) $(TESTS)
+	gcovr --root . --filter 'ext/' --object-directory $(COV_DIR) --json $(COV_DIR)/coverage.json
+	@cd $(COV_DIR) && G="gcovr --root .. --add-tracefile coverage.json" && \
+	  $$G --output coverage-lines.txt && $$G --branches --output coverage-branches.txt && \
+	  $$G --print-summary --output /dev/null > coverage-summary.txt && \
+	  cat coverage-summary.txt coverage-lines.txt coverage-branches.txt > coverage.txt && \
+	  cat coverage.txt && echo "(build-cov/coverage.txt)" && \
+	  $$G --fail-under-line $(COV_MIN_LINES) --output /dev/null
+
+# -- lint ---------------------------------------------------------------------------------------
+# cppcheck sees the real SQLite and libcurl headers (the system include path, with SQLITE_CORE:
+# plain sqlite3_* calls its sqlite3 library knows) and reports nothing from them; its findings
+# in ext/ are fixed, or suppressed in tests/lint/cppcheck.supp with the reason. clang-tidy reads
+# .clang-tidy (the checks and why some are off); one process per file, in parallel. Its findings
+# go to stdout; stderr only counts the warnings it filtered out of the system headers.
+DEB_LINT  := cppcheck clang-tidy
+LINT_INC  := -I/usr/include -I/usr/include/$(shell $(CC) -dumpmachine 2>/dev/null)
+TIDY_JOBS ?= 4
+
+lint: | deps
+	@tests/deps.sh $(DEB_LINT)
+	cppcheck --enable=warning,style,performance,portability --error-exitcode=1 --inline-suppr \
+	  --std=c11 --library=sqlite3,libcurl,openssl,posix -DSQLITE_CORE -Iext $(LINT_INC) \
+	  --suppressions-list=tests/lint/cppcheck.supp --suppress='*:/usr/include/*' \
+	  --suppress=missingIncludeSystem --quiet \
+	  --template='{file}:{line}: {severity}: {message} [{id}]' $(SRC)
+	printf '%s\n' $(SRC) | xargs -P $(TIDY_JOBS) -I{} sh -c 'clang-tidy --quiet {} -- \
+	  -std=c11 -DSQLITE_CORE -Iext $(CURL_CFLAGS) 2>/dev/null'
+	@echo "lint: no findings"
 
 # --- end of quality --------------------------------------------------------------------------
 

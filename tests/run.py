@@ -1,11 +1,13 @@
 """Run every test of apify-sqlite and end with one line: `N passed, N failed`.
 
-    /usr/bin/python3 tests/run.py [PATTERN ...]
+    /usr/bin/python3 tests/run.py [--build DIR] [PATTERN ...]
 
-Runs the C unit-test programs in build/ (each prints its own `N passed, N failed`), then every
-unittest module tests/test_*.py (or those whose names contain one of the PATTERNs). Debian's
-/usr/bin/python3 is used because its sqlite3 module can load extensions. `make test` builds
-first and calls this.
+Runs the C unit-test programs in build/ (each prints its own `N passed, N failed`; an emulator
+they may send to is in APIFY_TEST_BASE_URL), then every unittest module tests/test_*.py (or
+those whose names contain one of the PATTERNs). --build build-asan (or build-cov) runs the unit
+programs of that directory and loads its module (APIFY_EXT) instead (make test-asan, coverage).
+Debian's /usr/bin/python3 is used because its sqlite3 module can load extensions. `make test`
+builds first and calls this.
 """
 import os
 import re
@@ -16,7 +18,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-UNIT_PROGRAMS = ["build/test_request"]
+UNIT_PROGRAMS = ["build/test_request", "build/test_alloc"]
+BUILD = "build"        # the build directory of the unit programs (--build)
 
 
 class CountingResult(unittest.TextTestResult):
@@ -31,24 +34,59 @@ class CountingResult(unittest.TextTestResult):
         self.passed += 1
 
 
+def unit_env(emu):
+    """The environment of the unit programs: APIFY_TEST_BASE_URL is an emulator they may send
+    to (token tests.harness.TOKEN); APIFY_UNIT_ASAN_OPTIONS, when set, replaces ASAN_OPTIONS
+    (make test-asan: leak detection on for the unit programs, off for the preloaded hosts)."""
+    env = dict(os.environ)
+    if emu is not None:
+        env["APIFY_TEST_BASE_URL"] = emu.base_url
+        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost,::1"
+    if "APIFY_UNIT_ASAN_OPTIONS" in env:
+        env["ASAN_OPTIONS"] = env["APIFY_UNIT_ASAN_OPTIONS"]
+    return env
+
+
+def start_emulator():
+    """An emulator for the unit programs that send, or None when it cannot start."""
+    sys.path.insert(0, ROOT)
+    try:
+        from tests.harness import Emulator
+        return Emulator()
+    except Exception as err:  # the unit programs then skip their sending parts
+        print(f"(no emulator for the unit programs: {err})")
+        return None
+
+
 def run_unit_programs(patterns):
     passed = failed = 0
-    for prog in UNIT_PROGRAMS:
-        if patterns and not any(p in prog for p in patterns):
-            continue
-        path = os.path.join(ROOT, prog)
-        print(f"== {prog}", flush=True)
-        proc = subprocess.run([path], cwd=ROOT, capture_output=True, text=True, timeout=600)
-        sys.stdout.write(proc.stdout[-4000:])
-        sys.stdout.write(proc.stderr[-4000:])
-        m = re.search(r"^(\d+) passed, (\d+) failed$", proc.stdout, re.M)
-        if m is None:
-            print(f"{prog}: no summary line (exit {proc.returncode})")
-            failed += 1
-            continue
-        passed += int(m.group(1))
-        failed += int(m.group(2)) + (1 if proc.returncode != 0 and m.group(2) == "0" else 0)
+    progs = [p for p in UNIT_PROGRAMS if not patterns or any(q in p for q in patterns)]
+    emu = start_emulator() if progs else None
+    try:
+        for prog in progs:
+            p, f = run_unit_program(prog, unit_env(emu))
+            passed += p
+            failed += f
+    finally:
+        if emu is not None:
+            emu.stop()
     return passed, failed
+
+
+def run_unit_program(prog, env):
+    """Run one unit program (of the BUILD directory); its (passed, failed)."""
+    path = os.path.join(ROOT, BUILD, prog[len("build/"):]) if prog.startswith("build/") \
+        else os.path.join(ROOT, prog)
+    print(f"== {prog}", flush=True)
+    proc = subprocess.run([path], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    sys.stdout.write(proc.stdout[-4000:])
+    sys.stdout.write(proc.stderr[-4000:])
+    m = re.search(r"^(\d+) passed, (\d+) failed$", proc.stdout, re.M)
+    if m is None:
+        print(f"{prog}: no summary line (exit {proc.returncode})")
+        return 0, 1
+    failed = int(m.group(2)) + (1 if proc.returncode != 0 and m.group(2) == "0" else 0)
+    return int(m.group(1)), failed
 
 
 def run_python_tests(patterns):
@@ -68,14 +106,34 @@ def run_python_tests(patterns):
     return result.passed, failed, len(result.skipped)
 
 
+def sanitizer_reports():
+    """The reports ASan and UBSan wrote under APIFY_SANITIZER_REPORTS (make test-asan: their
+    log_path), printed; each counts as a failure, whether or not its test noticed."""
+    directory = os.environ.get("APIFY_SANITIZER_REPORTS")
+    if not directory or not os.path.isdir(directory):
+        return 0
+    names = sorted(os.listdir(directory))
+    for name in names:
+        with open(os.path.join(directory, name), errors="replace") as f:
+            print(f"== sanitizer report {name}\n{f.read()[-8000:]}")
+    return len(names)
+
+
 def main():
+    global BUILD
     patterns = sys.argv[1:]
+    if patterns[:1] == ["--build"] and len(patterns) > 1:
+        # Another build's unit programs and module; the suites (and the processes they start)
+        # find the module through APIFY_EXT (tests/harness.py).
+        BUILD, patterns = patterns[1].rstrip("/"), patterns[2:]
+        os.environ["APIFY_EXT"] = os.path.join(ROOT, BUILD, "apify")
     start = time.monotonic()
     p1, f1 = run_unit_programs(patterns)
     p2, f2, skipped = run_python_tests(patterns)
+    f3 = sanitizer_reports()
     print(f"({time.monotonic() - start:.1f} s)")
-    print(f"{p1 + p2} passed, {f1 + f2} failed" + (f", {skipped} skipped" if skipped else ""))
-    return 0 if f1 + f2 == 0 and p1 + p2 > 0 else 1
+    print(f"{p1 + p2} passed, {f1 + f2 + f3} failed" + (f", {skipped} skipped" if skipped else ""))
+    return 0 if f1 + f2 + f3 == 0 and p1 + p2 > 0 else 1
 
 
 if __name__ == "__main__":
