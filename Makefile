@@ -248,4 +248,4 @@ install: $(EXT)
 	install -m 0644 $(EXT) $(DESTDIR)$(PREFIX)/lib/sqlite3/
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan build-cov
