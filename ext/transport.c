@@ -198,10 +198,6 @@ char *apifyHttpEndpoint(const ApifyConfig *pCfg){
   return sqlite3_mprintf("%s/v2/webhooks", pCfg->zBaseUrl);
 }
 
-const char *apifyHttpAgent(ApifyHttp *p){
-  return p->zAgent;
-}
-
 int apifyHttpGlobalInit(void){
   return curl_global_init(CURL_GLOBAL_DEFAULT)==CURLE_OK ? SQLITE_OK : SQLITE_ERROR;
 }
