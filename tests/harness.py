@@ -299,12 +299,6 @@ def skip_under_sanitizer(reason):
     return unittest.skipIf(SANITIZER, f"{reason} (APIFY_SANITIZER={SANITIZER})")
 
 
-def can_load_extensions():
-    """True if this Python's sqlite3 module can load extensions."""
-    import sqlite3
-    return hasattr(sqlite3.Connection, "enable_load_extension")
-
-
 def connect(emu, db=":memory:", token=TOKEN, **kwargs):
     """A Python sqlite3 connection with the extension loaded and pointed at emu."""
     import sqlite3
@@ -403,3 +397,26 @@ def assert_one_per_row(test, emu, db, n):
     test.assertEqual(len({w["condition"].get("actorId") for w in hooks}), n, "one per actor")
     test.assertNotIn("emulator bug", emu.stderr_text())
     return rows
+
+
+class EmulatorCase(unittest.TestCase):
+    """A test class with one emulator (class attributes `knobs` and `tokens`), reset before each
+    test, and a fresh temporary directory per test: self.tmp, with self.db a database path
+    (named `db_name`) inside it."""
+    knobs = {}
+    tokens = None
+    db_name = "t.db"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.emu = Emulator(tokens=cls.tokens, **cls.knobs)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.emu.stop()
+
+    def setUp(self):
+        self.emu.reset()
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.db = os.path.join(self.tmp.name, self.db_name)

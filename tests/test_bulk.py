@@ -8,7 +8,7 @@ import threading
 import time
 import unittest
 
-from tests.harness import Emulator, connect, shell
+from tests.harness import connect
 from tests.test_vtab import ACTORS, TableCase, bulk
 
 

@@ -12,11 +12,10 @@ keys instead of being created twice.
 
 import os
 import signal
-import tempfile
 import time
 import unittest
 
-from tests.harness import Emulator, assert_one_per_row, local_rows, shell, start_shell
+from tests.harness import EmulatorCase, assert_one_per_row, local_rows, shell, start_shell
 
 N = 300
 ACTORS = ("CREATE TABLE actors(actor_id TEXT, name TEXT);\n"
@@ -35,24 +34,10 @@ def bulk(where=""):
     return BULK.format(where=where)
 
 
-class CrashCase(unittest.TestCase):
-    # 20 ms per answer and X-RateLimit-Limit 150 (the extension paces at 95% of it): a 300-row
+class CrashCase(EmulatorCase):
+    # 20 ms per answer and X-RateLimit-Limit 150 (the extension paces at 98% of it): a 300-row
     # commit takes about two seconds, long enough to kill it at a chosen point.
     knobs = {"latency_ms": 20, "rate_limit_header": 150, "max_webhooks": 1000000}
-
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = Emulator(**cls.knobs)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.emu.stop()
-
-    def setUp(self):
-        self.emu.reset()
-        self.tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(self.tmp.cleanup)
-        self.db = os.path.join(self.tmp.name, "t.db")
 
     def sql(self, text, **kwargs):
         r = shell(text, self.emu, db=self.db, timeout=RUN_LIMIT, **kwargs)

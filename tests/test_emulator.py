@@ -25,6 +25,7 @@ import unittest
 import zlib
 
 from tests.emulator import brotli_decoder
+from tests import harness
 from tests.harness import ROOT, TOKEN, Emulator, header
 
 HTTP_TIMEOUT = 10
@@ -105,22 +106,8 @@ def brotli_compress(data):
     return out.raw[:size.value]
 
 
-class EmulatorCase(unittest.TestCase):
+class EmulatorCase(harness.EmulatorCase):
     """One emulator per class; every test starts from a reset emulator."""
-
-    tokens = None
-    knobs = {}
-
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = Emulator(tokens=cls.tokens, **cls.knobs)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.emu.stop()
-
-    def setUp(self):
-        self.emu.reset()
 
     def post(self, body, **kwargs):
         return call(self.emu, "POST", "/v2/webhooks", body, **kwargs)

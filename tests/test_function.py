@@ -4,14 +4,13 @@ each outcome by what the emulator received."""
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import time
 import unittest
 
-from tests.harness import (EXT, ROOT, TOKEN, Emulator, can_load_extensions, closed_port,
-                           connect, header, shell)
+from tests import harness
+from tests.harness import EXT, ROOT, TOKEN, closed_port, header, shell
 
 HOOK = {"requestUrl": "https://example.com/h", "eventTypes": ["ACTOR.RUN.SUCCEEDED"],
         "condition": {"actorId": "HDSasDasz78YcAPEB"}}
@@ -33,19 +32,7 @@ FAST = ("SELECT apify_config('max_attempts', 3), apify_config('timeout_ms', 2000
         " apify_config('connect_timeout_ms', 1000);\n")
 
 
-class EmulatorCase(unittest.TestCase):
-    emu_knobs = {}
-
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = Emulator(**cls.emu_knobs)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.emu.stop()
-
-    def setUp(self):
-        self.emu.reset()
+class EmulatorCase(harness.EmulatorCase):
 
     def assertNothingSent(self):
         self.assertEqual(self.emu.posts(), [])

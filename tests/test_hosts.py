@@ -12,11 +12,10 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import unittest
 from pathlib import Path
 
-from tests.harness import EXT, ROOT, SQLITE3, Emulator
+from tests.harness import EmulatorCase, EXT, ROOT, SQLITE3
 
 HOSTS = ROOT / "tests" / "hosts"
 DEBIAN_PYTHON = "/usr/bin/python3"
@@ -47,23 +46,9 @@ def run(argv, timeout, **kwargs):
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
-class HostCase(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = Emulator(max_webhooks=100000)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.emu.stop()
-
-    def setUp(self):
-        self.emu.reset()
-        self.tmp = tempfile.TemporaryDirectory()
-        self.db = os.path.join(self.tmp.name, "hooks.db")
-
-    def tearDown(self):
-        self.tmp.cleanup()
+class HostCase(EmulatorCase):
+    knobs = {"max_webhooks": 100000}
+    db_name = "hooks.db"
 
     def assertCreated(self, host, out):
         """out lists `ACTOR_ID created ID` per actor and `apify_create_webhook: ID`; the emulator

@@ -34,7 +34,7 @@ import time
 import unittest
 from pathlib import Path
 
-from tests.harness import EXT, ROOT, SQLITE3, TOKEN, Emulator
+from tests.harness import EmulatorCase, ROOT, SQLITE3, TOKEN, Emulator
 
 README = ROOT / "README.md"
 SQL_DIR = ROOT / "sql"
@@ -169,24 +169,10 @@ def check_demo_output(test, out):
 
 # -- the tests ---------------------------------------------------------------------------------
 
-class SqlFiles(unittest.TestCase):
+class SqlFiles(EmulatorCase):
     """Every sql/*.sql file runs as its header says: `sqlite3 DB < sql/FILE` from the root."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = Emulator(**EMULATOR)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.emu.stop()
-
-    def setUp(self):
-        self.emu.reset()
-        self.tmp = tempfile.TemporaryDirectory()
-        self.db = os.path.join(self.tmp.name, "hooks.db")
-
-    def tearDown(self):
-        self.tmp.cleanup()
+    knobs = EMULATOR
+    db_name = "hooks.db"
 
     def run_file(self, name, env=None):
         path = SQL_DIR / name

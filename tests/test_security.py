@@ -23,7 +23,7 @@ import threading
 import time
 import unittest
 
-from tests.harness import (Emulator, connect, local_rows, self_signed_cert, shell, start_shell)
+from tests.harness import (EmulatorCase, Emulator, connect, local_rows, self_signed_cert, shell, start_shell)
 
 SECRET = "tok-SECRET-Sx7Qm2Lp9Wz4Rk8Vt3Nh6Yb1"    # distinctive: found anywhere, it leaked
 WRONG = "tok-WRONG-WrongWrong0Zz99Qq77Jj55"       # a refused token must not leak either
@@ -129,21 +129,8 @@ def created_reply(webhook_id="AbCdEfGhIjKlMnOpQ"):
             b"Content-Length: %d\r\n\r\n" % len(body)) + body
 
 
-class SecretCase(unittest.TestCase):
-    knobs = {}
-
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = Emulator(tokens=[SECRET], **cls.knobs)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.emu.stop()
-
-    def setUp(self):
-        self.emu.reset()
-        self.tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(self.tmp.cleanup)
+class SecretCase(EmulatorCase):
+    tokens = [SECRET]
 
     def path(self, name):
         return os.path.join(self.tmp.name, name)

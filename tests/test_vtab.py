@@ -4,11 +4,9 @@ prove what was and was not sent."""
 
 import json
 import os
-import subprocess
-import tempfile
 import unittest
 
-from tests.harness import ROOT, Emulator, connect, shell
+from tests.harness import EmulatorCase, connect, shell
 
 ACTORS = ("CREATE TABLE actors(actor_id TEXT, name TEXT);\n"
           "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<{n})"
@@ -24,26 +22,9 @@ def bulk(where=""):
     return BULK.format(where=where)
 
 
-class TableCase(unittest.TestCase):
+class TableCase(EmulatorCase):
     """One emulator per class (fast, unlimited), one fresh database file per test."""
     knobs = {"max_webhooks": 100000}
-    tokens = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = Emulator(tokens=cls.tokens, **cls.knobs)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.emu.stop()
-
-    def setUp(self):
-        self.emu.reset()
-        self.tmp = tempfile.TemporaryDirectory()
-        self.db = os.path.join(self.tmp.name, "t.db")
-
-    def tearDown(self):
-        self.tmp.cleanup()
 
     def sql(self, text, **kwargs):
         return shell(text, self.emu, db=self.db, **kwargs)
@@ -309,7 +290,7 @@ class Reading(TableCase):
         for column, query in plans.items():
             with self.subTest(column=column):
                 r = self.sql(f"EXPLAIN QUERY PLAN {query};\n")
-                self.assertIn(f"VIRTUAL TABLE INDEX", r.out)
+                self.assertIn("VIRTUAL TABLE INDEX", r.out)
                 self.assertIn(f"{column}=?", r.out)
         self.sql(ACTORS.format(n=1) + bulk())
         for column in ("id", "status", "idempotency_key"):
