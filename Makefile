@@ -56,7 +56,7 @@ $(EXT): $(SRC) $(HDR) | deps
 	@mkdir -p $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $(VIS) -fPIC $(SHARED) $(CURL_CFLAGS) $(SRC) -o $@ $(LIBS)
 
-$(UNIT): tests/unit/test_request.c tests/unit/unit.h $(UNIT_SRC) $(HDR) | deps
+$(UNIT): tests/unit/test_request.c tests/unit/unit.h tests/unit/fault.h $(UNIT_SRC) $(HDR) | deps
 	@mkdir -p $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -DSQLITE_CORE -Iext $(CURL_CFLAGS) tests/unit/test_request.c \
 	  $(UNIT_SRC) -o $@ -lsqlite3 $(LIBS)
@@ -98,7 +98,7 @@ bench: $(EXT)
 # Every tests/unit/test_*.c is a unit program linked with all of ext/ (SQLITE_CORE: SQLite is
 # linked in, no routine table); tests/run.py's UNIT_PROGRAMS says which ones run.
 UNIT_NAMES := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
-UNIT_DEPS  := tests/unit/unit.h $(SRC) $(HDR)
+UNIT_DEPS  := tests/unit/unit.h tests/unit/fault.h $(SRC) $(HDR)
 ALLOC      := $(BUILD)/test_alloc
 
 test: $(ALLOC)

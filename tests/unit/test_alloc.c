@@ -21,62 +21,12 @@
 #define _POSIX_C_SOURCE 200809L   /* unsetenv */
 #include <stdlib.h>
 #include <string.h>
-#include <execinfo.h>
 #include <time.h>
 #include "apify.h"
 #include "unit.h"
+#include "fault.h"
 
 int sqlite3_apify_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi);
-
-/* ---------------------------------------------------------------------------------------------
-** A counting allocator that can fail (as in test_request.c): the iFailAt-th allocation from
-** arming on fails, and with bFailAfter every later one too. nLive counts the blocks not freed.
-*/
-static sqlite3_mem_methods memBase;
-static int nAllocCall, iFailAt, bFailAfter, nFaults;
-static long long nLive;
-static void *aFaultStack[32];      /* where the first failure of a run was injected */
-static int nFaultStack;
-
-static int faultNow(void){
-  nAllocCall++;
-  if( iFailAt>0 && (nAllocCall==iFailAt || (bFailAfter && nAllocCall>iFailAt)) ){
-    if( nFaults++==0 ) nFaultStack = backtrace(aFaultStack, 32);
-    return 1;
-  }
-  return 0;
-}
-
-/* Print where the first failure of the last run was injected (resolve the +0x offsets with
-** addr2line -f -e build/test_alloc). */
-static void faultStackPrint(void){
-  fprintf(stderr, "  the failed allocation:\n");
-  fflush(stderr);
-  backtrace_symbols_fd(aFaultStack, nFaultStack, 2);
-}
-static void *memMalloc(int n){
-  void *p = faultNow() ? 0 : memBase.xMalloc(n);
-  if( p ) nLive++;
-  return p;
-}
-static void memFree(void *p){
-  if( p ) nLive--;
-  memBase.xFree(p);
-}
-static void *memRealloc(void *p, int n){
-  return faultNow() ? 0 : memBase.xRealloc(p, n);
-}
-static int memSize(void *p){ return memBase.xSize(p); }
-static int memRoundup(int n){ return memBase.xRoundup(n); }
-static int memInit(void *p){ return memBase.xInit(p); }
-static void memShutdown(void *p){ memBase.xShutdown(p); }
-
-static void faultArm(int iAt, int bAfter){
-  nAllocCall = 0;
-  nFaults = 0;
-  iFailAt = iAt;
-  bFailAfter = bAfter;
-}
 
 /* ---------------------------------------------------------------------------------------------
 ** Running SQL and writing down what it gave, in fixed buffers: the test's own bookkeeping must
@@ -463,17 +413,12 @@ static void oomInit(void){
 }
 
 int main(void){
-  static const sqlite3_mem_methods memFaulty = {
-    memMalloc, memFree, memRealloc, memSize, memRoundup, memInit, memShutdown, 0
-  };
   int i, bAfter;
   unsetenv("APIFY_TOKEN");
   unsetenv("APIFY_API_BASE_URL");
   zBaseUrl = getenv("APIFY_TEST_BASE_URL");
   if( zBaseUrl && zBaseUrl[0]==0 ) zBaseUrl = 0;
-  sqlite3_config(SQLITE_CONFIG_GETMALLOC, &memBase);
-  sqlite3_config(SQLITE_CONFIG_MALLOC, &memFaulty);
-  sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0);     /* every allocation goes to memFaulty */
+  faultInstall();                                    /* before sqlite3_initialize() */
   CHECK_EQ_INT(sqlite3_initialize(), SQLITE_OK);
 
   oomInit();

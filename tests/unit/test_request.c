@@ -12,49 +12,10 @@
 */
 #include "apify.h"
 #include "unit.h"
+#include "fault.h"
 
 static sqlite3 *db;                    /* the connection every test but the memory ones uses */
 static char *zBody, *zKey, *zErr;      /* outputs of the last build() */
-
-/* ---------------------------------------------------------------------------------------------
-** A counting allocator that can fail: the iFailAt-th allocation from arming on fails, and with
-** bFailAfter every later one too. nLive counts the blocks not yet freed.
-*/
-static sqlite3_mem_methods memBase;
-static int nAllocCall, iFailAt, bFailAfter, nFaults;
-static long long nLive;
-
-static int faultNow(void){
-  nAllocCall++;
-  if( iFailAt>0 && (nAllocCall==iFailAt || (bFailAfter && nAllocCall>iFailAt)) ){
-    nFaults++;
-    return 1;
-  }
-  return 0;
-}
-static void *memMalloc(int n){
-  void *p = faultNow() ? 0 : memBase.xMalloc(n);
-  if( p ) nLive++;
-  return p;
-}
-static void memFree(void *p){
-  if( p ) nLive--;
-  memBase.xFree(p);
-}
-static void *memRealloc(void *p, int n){
-  return faultNow() ? 0 : memBase.xRealloc(p, n);
-}
-static int memSize(void *p){ return memBase.xSize(p); }
-static int memRoundup(int n){ return memBase.xRoundup(n); }
-static int memInit(void *p){ return memBase.xInit(p); }
-static void memShutdown(void *p){ memBase.xShutdown(p); }
-
-static void faultArm(int iAt, int bAfter){
-  nAllocCall = 0;
-  nFaults = 0;
-  iFailAt = iAt;
-  bFailAfter = bAfter;
-}
 
 /* ------------------------------------------------------------------------------------------ */
 
@@ -618,12 +579,7 @@ static void testOutOfMemory(void){
 }
 
 int main(void){
-  static const sqlite3_mem_methods memFaulty = {
-    memMalloc, memFree, memRealloc, memSize, memRoundup, memInit, memShutdown, 0
-  };
-  sqlite3_config(SQLITE_CONFIG_GETMALLOC, &memBase);
-  sqlite3_config(SQLITE_CONFIG_MALLOC, &memFaulty);
-  sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0);     /* every allocation goes to memFaulty */
+  faultInstall();                                    /* before sqlite3_initialize() */
   CHECK_EQ_INT(sqlite3_initialize(), SQLITE_OK);
   CHECK_EQ_INT(sqlite3_open(":memory:", &db), SQLITE_OK);
 
