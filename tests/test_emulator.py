@@ -26,7 +26,7 @@ import zlib
 
 from tests.emulator import brotli_decoder
 from tests import harness
-from tests.harness import ROOT, TOKEN, Emulator, header
+from tests.harness import ROOT, TOKEN, Emulator, Response, header
 
 HTTP_TIMEOUT = 10
 ID_RE = re.compile(r"[A-Za-z0-9]{17}\Z")
@@ -42,17 +42,6 @@ EVENT_TYPES = ["ACTOR.BUILD.ABORTED", "ACTOR.BUILD.CREATED", "ACTOR.BUILD.FAILED
                "ACTOR.RUN.SUCCEEDED", "ACTOR.RUN.TIMED_OUT", "TEST"]
 
 
-class Reply:
-    def __init__(self, status, headers, body):
-        self.status, self.headers, self.body = status, headers, body
-
-    def json(self):
-        return json.loads(self.body.decode("utf-8"))
-
-    def __repr__(self):
-        return f"<Reply {self.status} {self.body[:300]!r}>"
-
-
 def webhook(**changes):
     """A valid WebhookCreate body with some fields changed (a value of ... removes the field)."""
     body = json.loads(json.dumps(VALID))
@@ -66,7 +55,7 @@ def webhook(**changes):
 
 def send(conn, method, path, body=None, headers=None, token=TOKEN):
     """One request on an open http.client connection. body: dict/list (JSON) or bytes.
-    A header set to None is not sent. Returns a Reply."""
+    A header set to None is not sent. Returns a harness Response."""
     hdrs = {}
     if token is not None:
         hdrs["Authorization"] = f"Bearer {token}"
@@ -78,7 +67,7 @@ def send(conn, method, path, body=None, headers=None, token=TOKEN):
     conn.request(method, path, body=body, headers=hdrs)
     resp = conn.getresponse()
     data = resp.read()
-    return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+    return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
 
 
 def call(emu, method, path, body=None, headers=None, token=TOKEN, timeout=HTTP_TIMEOUT):
@@ -263,7 +252,7 @@ class RequestFormat(EmulatorCase):
                 conn.putheader(name, value)
             conn.endheaders()
             resp = conn.getresponse()
-            reply = Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+            reply = Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
         finally:
             conn.close()
         self.assertError(reply, 413, "request-too-large", "The POST payload is too large "
