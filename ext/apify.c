@@ -352,7 +352,9 @@ char *apifyFailure(const ApifyConfig *pCfg, const ApifyCall *pCall,
                    const char *zType, const char *zMsg){
   sqlite3_str *pOut = sqlite3_str_new(0);
   if( pCall->httpStatus==0 ){
-    sqlite3_str_appendf(pOut, "apify: POST %s/v2/webhooks failed: %s", pCfg->zBaseUrl, zMsg);
+    sqlite3_str_appendf(pOut, "apify: %s %s%s failed: %s",
+                        pCall->zMethod ? pCall->zMethod : "POST", pCfg->zBaseUrl,
+                        pCall->zPath ? pCall->zPath : "/v2/webhooks", zMsg);
   }else if( zType ){
     sqlite3_str_appendf(pOut, "apify: %d %s: %s", pCall->httpStatus, zType, zMsg);
   }else{
@@ -389,6 +391,7 @@ static void createFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( rc==SQLITE_OK ) rc = apifyReady(p, &zErr);
   if( rc==SQLITE_OK ){
     one.call.zBody = zBody;
+    one.call.bReplay = 1;      /* it carries an idempotencyKey */
     rc = apifyHttpSend(p->pHttp, one.db, &p->cfg, 1, oneNext, oneDone, &one);
   }
   if( rc==SQLITE_OK && one.zData ){
@@ -452,7 +455,7 @@ static void dryRunFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     sqlite3_free(zLine);
     zLine = 0;
   }
-  if( rc==SQLITE_DONE ) rc = (zUrl = apifyHttpEndpoint(&p->cfg)) ? SQLITE_OK : SQLITE_NOMEM;
+  if( rc==SQLITE_DONE ) rc = (zUrl = apifyHttpUrl(&p->cfg, 0)) ? SQLITE_OK : SQLITE_NOMEM;
   if( rc==SQLITE_OK ){
     sqlite3_bind_text(pReq, 1, zUrl, -1, SQLITE_STATIC);
     sqlite3_bind_text(pReq, 2, zHeaders, -1, SQLITE_STATIC);

@@ -69,8 +69,8 @@ int apifyReady(Apify *p, char **pzErr);
 int apifyOutcome(sqlite3 *db, ApifyRules *pRules, ApifyCall *pCall,
                  char **pzData, char **pzType, char **pzMsg);
 
-/* The message for a call that created nothing: "apify: <status> <type>: <message>", or
-** "apify: POST <url> failed: <what>" without an answer, then " (after N attempts)" when there
+/* The message for a call that failed: "apify: <status> <type>: <message>", or
+** "apify: <METHOD> <url> failed: <what>" without an answer, then " (after N attempts)" when there
 ** were several. sqlite3_malloc'd; NULL when out of memory. */
 char *apifyFailure(const ApifyConfig *pCfg, const ApifyCall *pCall,
                    const char *zType, const char *zMsg);
@@ -115,7 +115,14 @@ int apifyReplyRead(sqlite3 *db, ApifyRules *pRules, int httpStatus, const char *
 
 struct ApifyCall {
   /* In: set by the caller; the transport never frees them. */
-  const char *zBody;       /* canonical request body */
+  const char *zMethod;     /* "GET", "POST", "PUT" or "DELETE"; NULL means POST */
+  const char *zPath;       /* what follows the base URL, e.g. "/v2/webhooks/ID"; NULL means
+                           ** "/v2/webhooks" */
+  const char *zBody;       /* request body (JSON), or NULL for none */
+  int bReplay;             /* sending it twice does no harm (GET, PUT, DELETE, a POST with an
+                           ** idempotencyKey): retried after 5xx and network errors too. Other
+                           ** calls are retried only after a 429, or when no attempt can have
+                           ** reached the API */
   sqlite3_int64 iRow;      /* the caller's handle for this call (a store rowid, or 0) */
   /* Out: set by the transport before the done callback; freed by apifyCallReset(). */
   int httpStatus;          /* last HTTP status, 0 if no answer ever arrived */
@@ -125,7 +132,7 @@ struct ApifyCall {
   char *zNetError;         /* transport error of the last attempt, or NULL */
   int bCanRetry;           /* another attempt is allowed (see APIFY_AGAIN) */
   int bAborted;            /* the run stopped before this call got a final answer */
-  int bUnsent;             /* its last attempt surely never reached the API (no connection) */
+  int bUnsent;             /* no attempt can have reached the API (none connected) */
   /* Private to the transport. */
   void *pPriv;
 };
@@ -168,8 +175,8 @@ int apifyHttpSend(ApifyHttp *p, sqlite3 *db, const ApifyConfig *pCfg, sqlite3_in
                   int (*xDone)(void *pArg, ApifyCall *pCall),
                   void *pArg);
 
-/* The URL requests go to, {base}/v2/webhooks (sqlite3_malloc'd). */
-char *apifyHttpEndpoint(const ApifyConfig *pCfg);
+/* The URL of path zPath (NULL: "/v2/webhooks") on the base URL (sqlite3_malloc'd). */
+char *apifyHttpUrl(const ApifyConfig *pCfg, const char *zPath);
 
 /* Header i (0, 1, ...) of every request as "Name: value" in *pz (sqlite3_malloc'd; NULL for a
 ** header not sent, such as Authorization without a token), with the token replaced by

@@ -2,27 +2,35 @@
 ** transport.c: the HTTP side of the apify extension, and the only file that includes
 ** <curl/curl.h>.
 **
-** apifyHttpSend() posts request bodies to {base}/v2/webhooks through libcurl's multi interface:
+** apifyHttpSend() sends calls (a method, a path under the base URL, a body) through libcurl's
+** multi interface:
 ** a sliding window of up to `concurrency` requests in flight, each finished request handed back
 ** as soon as its answer arrives and its slot refilled at once, so one slow request never holds
 ** the others up. The easy handles live as long as the database connection (ApifyHttp), so TCP
 ** connections, DNS answers and TLS sessions are reused from one statement to the next.
 **
-** Retries. A POST is retried only because every body carries an idempotencyKey: the API answers
-** a repeated key with the webhook it created first, so an attempt whose answer was lost cannot
-** create a second webhook. What is retried: network errors (no answer, cut connection,
-** timeout), 429 and 5xx, and 2xx answers the caller finds unusable (xDone returns APIFY_AGAIN).
-** Never other 4xx. The delay before attempt k+1 is random(1..2) x 500 ms x 2^(k-1), as the API
-** asks, or Retry-After when the server sends it; no attempt starts after max_retry_time_ms.
+** Retries. A call that may be replayed (bReplay: GET, PUT and DELETE, and a POST that carries an
+** idempotencyKey, which the API answers with the webhook it created first) is retried after
+** network errors (no answer, cut connection, timeout), 429 and 5xx, and after 2xx answers the
+** caller finds unusable (xDone returns APIFY_AGAIN). Any other call is retried only after a 429
+** or when no attempt can have reached the API (no connection), since a lost answer may hide an
+** action done. Never after other 4xx. The delay before attempt k+1 is random(1..2) x 500 ms x
+** 2^(k-1), as the API asks, or Retry-After when the server sends it; no attempt starts after
+** max_retry_time_ms, and no wait is ever longer than that bound, whatever a server says.
 **
 ** Pacing. Until the rate limit is known, one request goes out alone; its X-RateLimit-Limit
-** header (or the configured rate_limit) then sets an even spacing of request starts at 98% of
-** the limit. A 429 pauses every new start (Retry-After, or the backoff) and lowers the rate by
+** header (never taken as less than RATE_FLOOR per second), or the configured rate_limit, then
+** sets an even spacing of request starts at 98% of the limit. A 429 pauses every new start (Retry-After, or the backoff) and lowers the rate by
 ** 30%; each later answer that is not a 429 gives 2% back, so the run recovers after a quiet
 ** spell. One 429 therefore slows the whole run instead of re-sending into the same wall.
 **
 ** The token goes into one header list built per apifyHttpSend() call and freed at its end; it
-** is never put in a URL, an error message or a log line.
+** is never put in a URL, an error message or a log line. It goes to the base URL's host only:
+** redirects are not followed, and over plain http (allowed to loopback addresses only) no proxy
+** is used, whatever http_proxy or ALL_PROXY say, so it never crosses a network in clear text.
+** Over https a proxy from the environment only tunnels the TLS session (CONNECT). libcurl writes
+** the keys of every TLS session to the file SSLKEYLOGFILE names, so nothing is sent over https
+** while that variable is set (apifyHttpCheck).
 */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
@@ -39,6 +47,7 @@
 #define BACKOFF_FIRST 0.5   /* seconds: the first retry waits 0.5 to 1 s */
 #define PACE_SHARE    0.98  /* share of X-RateLimit-Limit a run aims at */
 #define PAUSE_MAX     30.0  /* seconds: the longest pause after 429s without Retry-After */
+#define RATE_FLOOR    1.0   /* requests per second: the least X-RateLimit-Limit is taken for */
 
 typedef struct Slot Slot;
 
@@ -54,6 +63,7 @@ struct Slot {
   double tFirst;           /* when the first attempt started */
   double tReady;           /* no attempt starts before this */
   double tStart;           /* when the attempt in flight started */
+  char *zUrl;              /* the URL of the attempt in flight */
   char zErr[CURL_ERROR_SIZE];
 };
 
@@ -167,8 +177,8 @@ int apifyHttpCheck(const ApifyConfig *pCfg, char **pzErr){
   int rc;
   *pzErr = 0;
   if( pCfg->zToken==0 || pCfg->zToken[0]==0 ){
-    *pzErr = sqlite3_mprintf("apify: no API token; set APIFY_TOKEN before starting, "
-                             "or SELECT apify_config('token', '...')");
+    *pzErr = sqlite3_mprintf("apify: no API token; set APIFY_TOKEN in the environment before "
+                             "loading the extension");
     return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
   }
   rc = apifyUrlParse(pCfg->zBaseUrl, &zScheme, &zHost);
@@ -187,6 +197,12 @@ int apifyHttpCheck(const ApifyConfig *pCfg, char **pzErr){
     }else{
       rc = SQLITE_OK;
     }
+  }else if( rc==SQLITE_OK && getenv("SSLKEYLOGFILE") && getenv("SSLKEYLOGFILE")[0] ){
+    /* libcurl would write the keys of the TLS sessions that carry the token to that file. */
+    rc = SQLITE_ERROR;
+    *pzErr = sqlite3_mprintf("apify: SSLKEYLOGFILE is set, so libcurl would write the keys of "
+                             "the TLS sessions that carry your token to \"%s\"; unset it to "
+                             "send", getenv("SSLKEYLOGFILE"));
   }
   if( rc==SQLITE_ERROR && *pzErr==0 ) rc = SQLITE_NOMEM;
   sqlite3_free(zScheme);
@@ -194,8 +210,8 @@ int apifyHttpCheck(const ApifyConfig *pCfg, char **pzErr){
   return rc;
 }
 
-char *apifyHttpEndpoint(const ApifyConfig *pCfg){
-  return sqlite3_mprintf("%s/v2/webhooks", pCfg->zBaseUrl);
+char *apifyHttpUrl(const ApifyConfig *pCfg, const char *zPath){
+  return sqlite3_mprintf("%s%s", pCfg->zBaseUrl, zPath ? zPath : "/v2/webhooks");
 }
 
 int apifyHttpGlobalInit(void){
@@ -302,6 +318,7 @@ void apifyHttpClose(ApifyHttp *p){
     curl_easy_cleanup(pSlot->pEasy);
     sqlite3_free(sqlite3_str_finish(pSlot->pBody));
     sqlite3_free(pSlot->zLocation);
+    sqlite3_free(pSlot->zUrl);
   }
   sqlite3_free(p->aSlot);
   curl_multi_cleanup(p->pMulti);
@@ -370,7 +387,7 @@ static size_t onHeader(char *z, size_t sz, size_t n, void *pArg){
     char zNum[32];
     sqlite3_snprintf(sizeof(zNum), zNum, "%.*s", nVal, zVal);
     r = strtod(zNum, 0);
-    if( r>0.0 ) p->rLimit = r;
+    if( r>0.0 ) p->rLimit = r<RATE_FLOOR ? RATE_FLOOR : r;   /* a tiny limit cannot stall us */
   }
   return n;
 }
@@ -437,7 +454,6 @@ struct Run {
   int (*xNext)(void*, ApifyCall**);
   int (*xDone)(void*, ApifyCall*);
   void *pArg;
-  char *zUrl;
   struct curl_slist *pHeaders;
   int rc;                  /* first error: the run stops starting new work */
   /* Progress: shown on stderr when asked for, or when it is a terminal, for big enough runs */
@@ -462,6 +478,11 @@ static int isInterrupted(sqlite3 *db){
   sqlite3_stmt *pStmt = 0;
   int rc;
   if( db==0 ) return 0;
+#if SQLITE_VERSION_NUMBER>=3041000
+  /* Built against 3.41 or later: the routine table has sqlite3_is_interrupted(), but the
+  ** library that loaded us may be older, and its table shorter: ask it only when it has it. */
+  if( sqlite3_libversion_number()>=3041000 ) return sqlite3_is_interrupted(db);
+#endif
   rc = sqlite3_prepare_v2(db, "SELECT 1", -1, &pStmt, 0);   /* the parser checks the flag too */
   if( rc==SQLITE_OK ) rc = sqlite3_step(pStmt);
   sqlite3_finalize(pStmt);
@@ -510,7 +531,12 @@ static int slotStart(Run *pRun, Slot *pSlot, void **aArg, double now){
   ApifyHttp *p = pRun->p;
   const ApifyConfig *pCfg = pRun->pCfg;
   CURL *e = pSlot->pEasy;
+  ApifyCall *pCall = pSlot->pCall;
+  const char *zMethod = pCall->zMethod ? pCall->zMethod : "POST";
   double r = paceRate(p, pCfg);
+  int bPost = strcmp(zMethod, "POST")==0;
+  sqlite3_free(pSlot->zUrl);
+  pSlot->zUrl = apifyHttpUrl(pCfg, pCall->zPath);
   sqlite3_free(sqlite3_str_finish(pSlot->pBody));
   pSlot->pBody = sqlite3_str_new(0);
   sqlite3_free(pSlot->zLocation);
@@ -521,15 +547,25 @@ static int slotStart(Run *pRun, Slot *pSlot, void **aArg, double now){
   aArg[0] = p;
   aArg[1] = pSlot;
   curl_easy_reset(e);
-  if( curl_easy_setopt(e, CURLOPT_URL, pRun->zUrl)
+  if( pSlot->zUrl==0
+   || curl_easy_setopt(e, CURLOPT_URL, pSlot->zUrl)
    || curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https")
+   /* plain http goes to a loopback address (apifyHttpCheck), never through a proxy */
+   || (strncmp(pSlot->zUrl, "https:", 6)!=0 && curl_easy_setopt(e, CURLOPT_PROXY, ""))
    || curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L)
    || curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)pCfg->connectTimeoutMs)
    || curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)pCfg->timeoutMs)
    || curl_easy_setopt(e, CURLOPT_ERRORBUFFER, pSlot->zErr)
    || curl_easy_setopt(e, CURLOPT_HTTPHEADER, pRun->pHeaders)
-   || curl_easy_setopt(e, CURLOPT_POSTFIELDS, pSlot->pCall->zBody)
-   || curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(pSlot->pCall->zBody))
+   || (bPost && curl_easy_setopt(e, CURLOPT_POSTFIELDS, pCall->zBody ? pCall->zBody : ""))
+   || (bPost && curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                                 (curl_off_t)(pCall->zBody ? strlen(pCall->zBody) : 0)))
+   || (!bPost && pCall->zBody && curl_easy_setopt(e, CURLOPT_POSTFIELDS, pCall->zBody))
+   || (!bPost && pCall->zBody && curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                                                  (curl_off_t)strlen(pCall->zBody)))
+   || (strcmp(zMethod, "GET")==0 && curl_easy_setopt(e, CURLOPT_HTTPGET, 1L))
+   || (!bPost && strcmp(zMethod, "GET")!=0
+       && curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, zMethod))
    || curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, onBody)
    || curl_easy_setopt(e, CURLOPT_WRITEDATA, pSlot)
    || curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, onHeader)
@@ -542,11 +578,12 @@ static int slotStart(Run *pRun, Slot *pSlot, void **aArg, double now){
    || curl_multi_add_handle(p->pMulti, e)!=CURLM_OK ){
     return SQLITE_NOMEM;
   }
-  if( pSlot->pCall->nAttempt==0 ){
+  if( pCall->nAttempt==0 ){
     pSlot->tFirst = now;
+    pCall->bUnsent = 1;    /* until an attempt gets further than connecting */
     pRun->nSent++;
   }
-  pSlot->pCall->nAttempt++;
+  pCall->nAttempt++;
   pSlot->bRunning = 1;
   pSlot->tStart = now;
   p->tLast = now;
@@ -604,7 +641,8 @@ static void slotFinish(Run *pRun, Slot *pSlot, CURLcode cc, double now){
     if( sqlite3_str_errcode(pSlot->pBody)!=SQLITE_OK ) pSlot->bNoMem = 1;
     pCall->zReply = sqlite3_str_finish(pSlot->pBody);
     pSlot->pBody = 0;
-    bRetry = status==429 || status>=500;
+    bRetry = status==429 || (status>=500 && pCall->bReplay);
+    pCall->bUnsent = 0;
     p->bHeard = 1;
   }else{
     const char *zWhy = pSlot->zErr[0] ? pSlot->zErr : curl_easy_strerror(cc);
@@ -617,8 +655,8 @@ static void slotFinish(Run *pRun, Slot *pSlot, CURLcode cc, double now){
       pCall->zNetError = sqlite3_mprintf("%s", zWhy);
     }
     if( pCall->zNetError==0 && pRun->rc==SQLITE_OK ) pRun->rc = SQLITE_NOMEM;
-    bRetry = !pSlot->bOversize && isTransient(cc);
-    pCall->bUnsent = isUnsent(cc);
+    if( !isUnsent(cc) ) pCall->bUnsent = 0;   /* an earlier attempt may have got through */
+    bRetry = !pSlot->bOversize && isTransient(cc) && (pCall->bReplay || isUnsent(cc));
   }
   if( pSlot->bNoMem ){
     /* The answer was lost here, not on the network: the run stops with SQLITE_NOMEM, and the
@@ -638,6 +676,8 @@ static void slotFinish(Run *pRun, Slot *pSlot, CURLcode cc, double now){
       p->rFactor = p->rFactor*0.7 < 0.25 ? 0.25 : p->rFactor*0.7;
       delay = nRetryAfter>0 ? (double)nRetryAfter : backoff(p->n429);
       if( nRetryAfter<=0 && delay>PAUSE_MAX ) delay = PAUSE_MAX;
+      /* No pause outlasts max_retry_time_ms, whatever Retry-After says. */
+      if( delay>pCfg->maxRetryMs/1000.0 ) delay = pCfg->maxRetryMs/1000.0;
       if( now+delay > p->tPause ) p->tPause = now+delay;
       p->tPaused = now;
     }
@@ -649,6 +689,7 @@ static void slotFinish(Run *pRun, Slot *pSlot, CURLcode cc, double now){
     }
     delay = nRetryAfter>0 ? (double)nRetryAfter : backoff(pCall->nAttempt);
   }
+  if( delay>pCfg->maxRetryMs/1000.0 ) delay = pCfg->maxRetryMs/1000.0;
   pCall->bCanRetry = pRun->rc==SQLITE_OK
                   && pCall->nAttempt < pCfg->maxAttempts
                   && now+delay-pSlot->tFirst <= pCfg->maxRetryMs/1000.0;
@@ -680,10 +721,9 @@ int apifyHttpSend(ApifyHttp *p, sqlite3 *db, const ApifyConfig *pCfg, sqlite3_in
   run.xNext = xNext;
   run.xDone = xDone;
   run.pArg = pArg;
-  run.zUrl = apifyHttpEndpoint(pCfg);
   run.pHeaders = headersBuild(p, pCfg);
   aArg = sqlite3_malloc64(nWindow*sizeof(*aArg));
-  if( run.zUrl==0 || run.pHeaders==0 || aArg==0 ) run.rc = SQLITE_NOMEM;
+  if( run.pHeaders==0 || aArg==0 ) run.rc = SQLITE_NOMEM;
   if( run.rc==SQLITE_OK ) run.rc = slotsEnsure(p, nWindow);
   if( run.rc!=SQLITE_OK ) nWindow = 0;   /* the window may not exist: start nothing, end now */
   if( pCfg->rateLimit<=0 && p->rLimit<=0 ) p->tNext = 0;
@@ -773,7 +813,6 @@ int apifyHttpSend(ApifyHttp *p, sqlite3 *db, const ApifyConfig *pCfg, sqlite3_in
   progressShow(&run, 0, nowSeconds(), 1);
 
   curl_slist_free_all(run.pHeaders);
-  sqlite3_free(run.zUrl);
   sqlite3_free(aArg);
   return run.rc;
 }

@@ -488,6 +488,7 @@ static int sendNext(void *pArg, ApifyCall **pp){
   pCall->iSeq = iSeq;
   pCall->zBody = zBody;    /* ownership moves to the call */
   pCall->call.zBody = zBody;
+  pCall->call.bReplay = 1;   /* it carries an idempotencyKey */
   *pp = &pCall->call;
   return SQLITE_OK;
 }
