@@ -35,7 +35,7 @@ else
 endif
 
 EXT     := $(BUILD)/apify.$(SO)
-SRC     := ext/apify.c ext/request.c ext/transport.c ext/store.c ext/vtab.c
+SRC     := ext/apify.c ext/request.c ext/transport.c ext/store.c ext/vtab.c ext/trust.c
 HDR     := ext/apify.h
 # The unit tests link the C pieces directly against libsqlite3 (SQLITE_CORE: no routine table).
 UNIT_SRC := ext/request.c ext/transport.c

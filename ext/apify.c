@@ -12,9 +12,9 @@
 ** Why DIRECTONLY: apify_create_webhook spends the user's API token and apify_config can point
 ** the next request at another host, so neither may run from a trigger or a view of a database
 ** file someone else wrote; SQLite then refuses them outside top-level SQL. SQLite 3.40 misses
-** CHECK constraints, so both also check that the statement being run names them
-** (calledDirectly). apify_dry_run and apify_version send nothing and reveal no
-** secret.
+** CHECK constraints, so both also refuse to run while any table of an attached database names
+** one of them in its definition (calledSafely, trust.c). apify_dry_run and apify_version send
+** nothing and reveal no secret.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -198,32 +198,16 @@ static void configAll(sqlite3_context *ctx, Apify *p){
   sqlite3_free(zSql);
 }
 
-/* True if a statement being run names zFunc, so the call comes from SQL the user runs. SQLite
-** 3.40 refuses a DIRECTONLY function in triggers, views and DEFAULT clauses of the schema, but
-** not in its CHECK constraints: a database file could still spend the token, or redirect it,
-** from an INSERT into one of its tables. Such an INSERT never names the function; the user's
-** own SELECT apify_create_webhook(...) does. Otherwise sets the error. */
-static int calledDirectly(sqlite3_context *ctx, const char *zFunc){
-  sqlite3 *db = sqlite3_context_db_handle(ctx);
-  sqlite3_stmt *pStmt = 0;
-  char *zLike = sqlite3_mprintf("%%%s%%", zFunc);
-  int bFound = 0;
-  if( zLike==0 ){
-    sqlite3_result_error_nomem(ctx);
-    return 0;
-  }
-  while( !bFound && (pStmt = sqlite3_next_stmt(db, pStmt))!=0 ){
-    const char *zSql = sqlite3_sql(pStmt);
-    bFound = sqlite3_stmt_busy(pStmt) && zSql && sqlite3_strlike(zLike, zSql, 0)==0;
-  }
-  sqlite3_free(zLike);
-  if( !bFound ){
-    char *zErr = sqlite3_mprintf("apify: unsafe use of %s(): only SQL you run yourself may call "
-                                 "it, not a CHECK constraint of the database", zFunc);
-    if( zErr ) sqlite3_result_error(ctx, zErr, -1); else sqlite3_result_error_nomem(ctx);
-    sqlite3_free(zErr);
-  }
-  return bFound;
+/* True if nothing in the database's schemas could have made this call: no table takes the
+** place of the extension's, and no table's CHECK constraint can call a function that sends or
+** configures (SQLite 3.40 runs DIRECTONLY functions there). Otherwise sets the error. */
+static int calledSafely(sqlite3_context *ctx){
+  char *zErr = 0;
+  int rc = apifySchemaGuard(sqlite3_context_db_handle(ctx), 1, &zErr);
+  if( rc==SQLITE_OK ) return 1;
+  if( zErr ) sqlite3_result_error(ctx, zErr, -1); else sqlite3_result_error_nomem(ctx);
+  sqlite3_free(zErr);
+  return 0;
 }
 
 /*
@@ -237,7 +221,7 @@ static void configFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const char *zName;
   char *zErr = 0;
   int i, rc;
-  if( !calledDirectly(ctx, "apify_config") ) return;
+  if( !calledSafely(ctx) ) return;
   if( argc==0 ){
     configAll(ctx, p);
     return;
@@ -379,7 +363,7 @@ static void createFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const char *zJson;
   int n, rc;
   (void)argc;
-  if( !calledDirectly(ctx, "apify_create_webhook") ) return;
+  if( !calledSafely(ctx) ) return;
   memset(&one, 0, sizeof(one));
   one.db = sqlite3_context_db_handle(ctx);
   zJson = argJson(argv[0], &n);
@@ -510,8 +494,10 @@ int sqlite3_apify_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines 
   Apify *p = 0;
   int i, rc;
   SQLITE_EXTENSION_INIT2(pApi);
-  (void)pzErrMsg;
-  rc = apifyHttpGlobalInit();
+  /* A table or view of the database named like one of the extension's tables would take its
+  ** place: statements meant for the extension would reach it. Refuse to load, saying so. */
+  rc = apifySchemaGuard(db, 0, pzErrMsg);
+  if( rc==SQLITE_OK ) rc = apifyHttpGlobalInit();
   if( rc==SQLITE_OK ) rc = apifyNew(&p);
   for(i=0; rc==SQLITE_OK && i<(int)(sizeof(aFunc)/sizeof(aFunc[0])); i++){
     apifyRef(p);   /* held by the function; create_function_v2 releases it even on failure */

@@ -229,6 +229,35 @@ int apifyStoreRename(ApifyStore *p, const char *zNew);
 int apifyStoreShadow(const char *zSuffix);
 
 /* ---------------------------------------------------------------------------------------------
+** trust.c: what the extension may act on and believe (the safety model of the README).
+*/
+#define APIFY_MAC_SIZE 32     /* bytes of an HMAC-SHA256 */
+
+/* HMAC-SHA256 with key aKey (nKey bytes) over the fields azField[0..nField) (anField[i] bytes
+** each, -1 for up to the NUL; a NULL field differs from an empty one) into aOut
+** (APIFY_MAC_SIZE bytes). SQLITE_OK, SQLITE_NOMEM or SQLITE_ERROR. */
+int apifyMac(const unsigned char *aKey, int nKey, int nField, const char *const *azField,
+             const int *anField, unsigned char *aOut);
+
+/* A copy of server text z (n bytes, -1 for up to its NUL) safe for a message or a column:
+** every occurrence of zToken (when not NULL) replaced by "<redacted>", control characters (C0,
+** DEL, C1) by U+FFFD. With bJson, z is JSON text: inside its strings, control characters
+** written as escapes become \ufffd too, except tab and newline. sqlite3_malloc'd; NULL only
+** for NULL in or out of memory. */
+char *apifyTextClean(const char *z, int n, const char *zToken, int bJson);
+
+/* Check what the schemas of db (main, temp, attached) may not do: hold an object named like one
+** of the extension's eponymous tables (it would take the place of the extension's), or (bChecks)
+** a table whose definition names a function that sends or configures (a CHECK constraint could
+** call it; bChecks is 0 only at load, where the message says to fix it before loading).
+** SQLITE_OK, or SQLITE_ERROR with *pzErr naming the object and what to do. */
+int apifySchemaGuard(sqlite3 *db, int bChecks, char **pzErr);
+
+/* The schema name a statement's text zSql qualifies zTable with, other than main or temp (as
+** in "INSERT INTO aux.apify_webhooks"), or NULL. sqlite3_malloc'd. */
+char *apifyQualified(const char *zSql, const char *zTable);
+
+/* ---------------------------------------------------------------------------------------------
 ** vtab.c: register the apify_webhooks module on db; the module holds a reference to p.
 */
 int apifyVtabRegister(sqlite3 *db, Apify *p);
