@@ -260,6 +260,7 @@ static int apifyNew(Apify **pp){
   if( p==0 ) return SQLITE_NOMEM;
   memset(p, 0, sizeof(*p));
   p->nRef = 1;
+  sqlite3_randomness(sizeof(p->aSession), p->aSession);   /* seals this session's queue */
   for(i=0; i<N_SETTING; i++){
     const Setting *pSet = &aSetting[i];
     if( pSet->eKind=='r' ) *settingReal(&p->cfg, pSet) = pSet->rDefault;

@@ -725,9 +725,9 @@ static int keyDerive(const char *zBody, int nBody, char **pzKey, char **pzErr){
   return rc;
 }
 
-/* See apify.h. */
-int apifyRequestBuild(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n,
-                      char **pzBody, char **pzKey, char **pzErr){
+/* apifyRequestBuild(), deriving a key when the webhook has none only when bDerive. */
+static int requestBuild(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n, int bDerive,
+                        char **pzBody, char **pzKey, char **pzErr){
   Webhook w;
   char *zBody = 0, *zKey = 0;
   int nBody = 0, eType = JT_INVALID, iBad, rc = SQLITE_OK;
@@ -762,7 +762,7 @@ int apifyRequestBuild(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n,
     const char *zUser = (const char*)sqlite3_value_text(w.apVal[F_KEY]);
     zKey = zUser ? sqlite3_mprintf("%s", zUser) : 0;
     if( zKey==0 ) rc = SQLITE_NOMEM;
-  }else if( rc==SQLITE_OK ){
+  }else if( rc==SQLITE_OK && bDerive ){
     rc = keyDerive(zBody, nBody, &zKey, pzErr);
     sqlite3_free(zBody);
     zBody = 0;
@@ -783,6 +783,110 @@ int apifyRequestBuild(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n,
   sqlite3_free(zBody);
   sqlite3_free(zKey);
   webhookFree(&w);
+  return rc;
+}
+
+/* See apify.h. Generation 1 sends the record's own key; a later one, after a DELETE, a key no
+** request can derive (the hash of the key, a NUL and the generation): whatever the API does with
+** a deleted webhook's key (free it, keep answering with the deleted webhook, refuse it), the
+** re-created webhook is a new one, created once. */
+int apifyRequestKey(const char *zKey, int iGeneration, char **pzSent){
+  char *zInput, *zErr = 0;
+  int rc;
+  if( iGeneration<=1 ){
+    *pzSent = sqlite3_mprintf("%s", zKey);
+    return *pzSent ? SQLITE_OK : SQLITE_NOMEM;
+  }
+  {
+    sqlite3_str *pIn = sqlite3_str_new(0);
+    int nInput;
+    sqlite3_str_appendall(pIn, zKey);
+    sqlite3_str_appendchar(pIn, 1, 0);
+    sqlite3_str_appendf(pIn, "%d", iGeneration);
+    nInput = sqlite3_str_length(pIn);
+    rc = sqlite3_str_errcode(pIn);
+    zInput = sqlite3_str_finish(pIn);
+    if( rc==SQLITE_OK && zInput ) rc = keyDerive(zInput, nInput, pzSent, &zErr);
+    else rc = SQLITE_NOMEM;
+  }
+  sqlite3_free(zErr);
+  sqlite3_free(zInput);
+  return rc;
+}
+
+/* See apify.h. */
+int apifyRequestBuild(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n,
+                      char **pzBody, char **pzKey, char **pzErr){
+  return requestBuild(db, pRules, zJson, n, 1, pzBody, pzKey, pzErr);
+}
+
+/* See apify.h. */
+int apifyRequestCanonical(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n,
+                          char **pzBody, char **pzErr){
+  char *zKey = 0;
+  int rc = requestBuild(db, pRules, zJson, n, 0, pzBody, &zKey, pzErr);
+  sqlite3_free(zKey);
+  return rc;
+}
+
+/* See apify.h. The changed fields of a WebhookUpdate: those of the new request whose JSON
+** differs from the old one's, and null for those it no longer has; never idempotencyKey. */
+int apifyRequestUpdate(sqlite3 *db, const char *zOld, const char *zNew, char **pzPut){
+  static const char zSql[] =
+    "WITH o AS (SELECT key, type, value FROM json_each(?1) WHERE key<>'idempotencyKey'),"
+    "     n AS (SELECT key, type, value FROM json_each(?2) WHERE key<>'idempotencyKey')"
+    " SELECT json_group_object(key, v), count(*) FROM ("
+    "  SELECT n.key AS key, CASE WHEN n.type IN ('object','array') THEN json(n.value)"
+    "    WHEN n.type='true' THEN json('true') WHEN n.type='false' THEN json('false')"
+    "    ELSE n.value END AS v"
+    "    FROM n LEFT JOIN o ON o.key=n.key"
+    "   WHERE o.key IS NULL OR o.type<>n.type OR o.value IS NOT n.value"
+    "  UNION ALL"
+    "  SELECT o.key, NULL FROM o LEFT JOIN n ON n.key=o.key WHERE n.key IS NULL)";
+  sqlite3_stmt *pStmt = 0;
+  int rc = sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0);
+  *pzPut = 0;
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(pStmt, 1, zOld ? zOld : "{}", -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 2, zNew, -1, SQLITE_STATIC);
+    if( sqlite3_step(pStmt)==SQLITE_ROW && sqlite3_column_int(pStmt, 1)>0 ){
+      rc = columnDup(pStmt, 0, pzPut, 0);
+    }
+    if( sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ) rc = sqlite3_errcode(db);
+  }
+  return rc;
+}
+
+/* See apify.h. The fields of a WebhookCreate, picked out of a Webhook as the API shows it. */
+int apifyRequestFromWebhook(sqlite3 *db, ApifyRules *pRules, const char *zData,
+                            char **pzRequest){
+  static const char zSql[] =
+    "SELECT json_object('requestUrl', ?1->>'requestUrl', 'eventTypes', ?1->'eventTypes',"
+    " 'condition', ?1->'condition', 'isAdHoc', ?1->'isAdHoc',"
+    " 'payloadTemplate', ?1->>'payloadTemplate', 'headersTemplate', ?1->>'headersTemplate',"
+    " 'description', ?1->>'description', 'shouldInterpolateStrings', ?1->'shouldInterpolateStrings',"
+    " 'ignoreSslErrors', ?1->'ignoreSslErrors', 'doNotRetry', ?1->'doNotRetry')";
+  sqlite3_stmt *pStmt = 0;
+  char *zPicked = 0, *zErr = 0;
+  int rc = sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0);
+  *pzRequest = 0;
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(pStmt, 1, zData, -1, SQLITE_STATIC);
+    if( sqlite3_step(pStmt)==SQLITE_ROW ) rc = columnDup(pStmt, 0, &zPicked, 0);
+    if( sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ) rc = sqlite3_errcode(db);
+  }
+  if( rc==SQLITE_OK && zPicked ){
+    /* In the canonical form when it passes the rules; as the API has it when it does not (an
+    ** event type newer than this extension, say). */
+    rc = apifyRequestCanonical(db, pRules, zPicked, -1, pzRequest, &zErr);
+    if( rc==SQLITE_ERROR ){
+      *pzRequest = zPicked;
+      zPicked = 0;
+      rc = SQLITE_OK;
+    }
+  }
+  sqlite3_free(zErr);
+  sqlite3_free(zPicked);
   return rc;
 }
 

@@ -361,10 +361,12 @@ def self_signed_cert(directory, host="127.0.0.1"):
     return cert, key
 
 
-def local_rows(db, emu=None):
+def local_rows(db, emu=None, token=TOKEN):
     """The rows of apify_webhooks in database file db, as dicts, read through the virtual
-    table in the sqlite3 shell (rowid included), in rowid order."""
-    r = shell(".mode json\nSELECT rowid, * FROM apify_webhooks ORDER BY rowid;\n", emu, db=db)
+    table in the sqlite3 shell (rowid included), in rowid order, with the token that wrote them
+    (records written under another token read as 'unverified')."""
+    r = shell(".mode json\nSELECT rowid, * FROM apify_webhooks ORDER BY rowid;\n", emu, db=db,
+              token=token)
     if r.rc != 0 or r.err:
         raise AssertionError(f"reading apify_webhooks failed: {r}")
     return json.loads(r.out) if r.out.strip() else []
