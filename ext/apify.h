@@ -262,8 +262,9 @@ int apifyStoreDrop(ApifyStore *p);
 int apifyStoreRename(ApifyStore *p, const char *zNew);
 
 /* The trust of the record in the current row of pStmt, whose columns from iFirst on are
-** the record's columns (apifyStoreScan()): APIFY_TRUST_... under the token set now. */
-int apifyStoreTrust(ApifyStore *p, sqlite3_stmt *pStmt, int iFirst);
+** the record's columns (apifyStoreScan()): APIFY_TRUST_... under the token set now, in *peTrust.
+** SQLITE_OK or SQLITE_NOMEM. */
+int apifyStoreTrust(ApifyStore *p, sqlite3_stmt *pStmt, int iFirst, int *peTrust);
 
 /* Transactions: begin (once, whichever vtab comes first), end, number the next row, and mark or
 ** return to savepoints (SQLite rolls the tables back itself; the row count is kept here). */

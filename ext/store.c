@@ -435,33 +435,40 @@ void apifyStoreRollbackTo(ApifyStore *p, int iSavepoint){
 /* ------------------------------------------------------------------------------------------ */
 /* Records */
 
-/* The key that vouches for records: HMAC(token, label). 0 when no token is set. */
-static int tokenKey(ApifyStore *p, unsigned char *aKey){
+/* The key that vouches for records, HMAC(token, label), into aKey; *pbHave is 0 when no token
+** is set. SQLITE_OK or SQLITE_NOMEM. */
+static int tokenKey(ApifyStore *p, unsigned char *aKey, int *pbHave){
   static const char zLabel[] = "apify-sqlite record key 2";
   const char *zToken = p->pApify->cfg.zToken;
   const char *az[1] = { zLabel };
   int an[1] = { -1 };
-  if( zToken==0 || zToken[0]==0 ) return 0;
-  return apifyMac((const unsigned char*)zToken, (int)strlen(zToken), 1, az, an, aKey)==SQLITE_OK;
+  *pbHave = zToken && zToken[0];
+  if( !*pbHave ) return SQLITE_OK;
+  return apifyMac((const unsigned char*)zToken, (int)strlen(zToken), 1, az, an, aKey);
 }
 
-int apifyStoreTrust(ApifyStore *p, sqlite3_stmt *pStmt, int iFirst){
+int apifyStoreTrust(ApifyStore *p, sqlite3_stmt *pStmt, int iFirst, int *peTrust){
   unsigned char aKey[APIFY_MAC_SIZE], aMac[APIFY_MAC_SIZE];
   const char *az[N_MACCOL];
-  int an[N_MACCOL], i;
+  int an[N_MACCOL], i, bHave = 0;
   const void *pMac = sqlite3_column_blob(pStmt, iFirst+RC_MAC);
-  if( !tokenKey(p, aKey) ) return APIFY_TRUST_UNKNOWN;
+  int nMac = sqlite3_column_bytes(pStmt, iFirst+RC_MAC);
+  int rc = tokenKey(p, aKey, &bHave);
+  *peTrust = APIFY_TRUST_UNKNOWN;
+  if( rc!=SQLITE_OK || !bHave ) return rc;
   for(i=0; i<N_MACCOL; i++){
     az[i] = (const char*)sqlite3_column_text(pStmt, iFirst+aMacCol[i]);
     an[i] = sqlite3_column_bytes(pStmt, iFirst+aMacCol[i]);
+    if( az[i]==0 && sqlite3_column_type(pStmt, iFirst+aMacCol[i])!=SQLITE_NULL ){
+      return SQLITE_NOMEM;
+    }
   }
-  if( pMac==0 || sqlite3_column_bytes(pStmt, iFirst+RC_MAC)!=APIFY_MAC_SIZE ){
-    return APIFY_TRUST_FORGED;
-  }
-  if( apifyMac(aKey, APIFY_MAC_SIZE, N_MACCOL, az, an, aMac)!=SQLITE_OK ){
-    return APIFY_TRUST_UNKNOWN;
-  }
-  return memcmp(aMac, pMac, APIFY_MAC_SIZE)==0 ? APIFY_TRUST_VERIFIED : APIFY_TRUST_FORGED;
+  *peTrust = APIFY_TRUST_FORGED;
+  if( pMac==0 || nMac!=APIFY_MAC_SIZE ) return SQLITE_OK;
+  rc = apifyMac(aKey, APIFY_MAC_SIZE, N_MACCOL, az, an, aMac);
+  if( rc==SQLITE_OK && memcmp(aMac, pMac, APIFY_MAC_SIZE)==0 ) *peTrust = APIFY_TRUST_VERIFIED;
+  if( rc!=SQLITE_OK ) *peTrust = APIFY_TRUST_UNKNOWN;
+  return rc;
 }
 
 
@@ -522,7 +529,7 @@ static int recordRead(ApifyStore *p, sqlite3_stmt *pStmt, ApifyRecord *r){
   r->zPendingRequest = columnCopy(pStmt, RC_PREQUEST, &rc);
   r->iPos = sqlite3_column_int(pStmt, RC_POS);
   r->iStamp = sqlite3_column_int64(pStmt, RC_STAMP);
-  r->eTrust = apifyStoreTrust(p, pStmt, 0);
+  if( rc==SQLITE_OK ) rc = apifyStoreTrust(p, pStmt, 0, &r->eTrust);
   if( rc==SQLITE_OK && r->zPending ){
     unsigned char aSeal[APIFY_MAC_SIZE];
     const void *pSeal = sqlite3_column_blob(pStmt, RC_SEAL);
@@ -614,7 +621,7 @@ int apifyStoreForget(ApifyStore *p, sqlite3_int64 iSeq){
 
 int apifyStoreRecord(ApifyStore *p, sqlite3_int64 iSeq, const ApifyOutcomeRow *o){
   unsigned char aKey[APIFY_MAC_SIZE], aMac[APIFY_MAC_SIZE];
-  int rc = SQLITE_OK, bFound = 0, i;
+  int rc = SQLITE_OK, bFound = 0, bHave = 0, i;
   sqlite3_stmt *pStmt = stmtGet(p, STMT_RECORD, &rc);
   if( pStmt ){
     sqlite3_bind_int64(pStmt, 1, iSeq);
@@ -634,7 +641,8 @@ int apifyStoreRecord(ApifyStore *p, sqlite3_int64 iSeq, const ApifyOutcomeRow *o
   }
   rc = stmtRun(pStmt, rc);
   /* The MAC over the columns as SQLite now returns them, so that reading computes the same. */
-  if( rc==SQLITE_OK && tokenKey(p, aKey) ){
+  if( rc==SQLITE_OK ) rc = tokenKey(p, aKey, &bHave);
+  if( rc==SQLITE_OK && bHave ){
     pStmt = stmtGet(p, STMT_FIND_SEQ, &rc);
     if( pStmt ){
       const char *az[N_MACCOL];

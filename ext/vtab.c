@@ -269,8 +269,10 @@ static int webhookNext(sqlite3_vtab_cursor *cur){
   int rc = sqlite3_step(pCur->pScan);
   pCur->bEof = rc!=SQLITE_ROW;
   if( rc==SQLITE_ROW ){
-    pCur->eTrust = apifyStoreTrust(pCur->pTab->pStore, pCur->pScan, 0);
-    return SQLITE_OK;
+    rc = apifyStoreTrust(pCur->pTab->pStore, pCur->pScan, 0, &pCur->eTrust);
+    if( rc==SQLITE_OK ) return SQLITE_OK;
+    pCur->bEof = 1;
+    return rc;
   }
   if( rc==SQLITE_DONE ) return SQLITE_OK;
   return tabError(pCur->pTab, rc, sqlite3_mprintf("apify: %s", sqlite3_errmsg(pCur->pTab->db)));
