@@ -74,6 +74,7 @@ void apifyUnref(void *pArg){
   sqlite3_free(p->cfg.zBaseUrl);
   sqlite3_free(p->cfg.zCaFile);
   apifyHttpClose(p->pHttp);
+  apifyHeardClose(p);
   sqlite3_free(p);
 }
 
@@ -380,11 +381,18 @@ static void createFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     rc = apifyHttpSend(p->pHttp, one.db, &p->cfg, 1, oneNext, oneDone, &one);
   }
   if( rc==SQLITE_OK && one.zData ){
-    sqlite3_result_text(ctx, one.zData, -1, sqlite3_free);
-    sqlite3_result_subtype(ctx, JSON_SUBTYPE);
-    one.zData = 0;   /* ownership moved to SQLite */
+    /* The server's text, cleaned of control characters and of the token, like every answer */
+    char *zClean = apifyTextClean(one.zData, -1, p->cfg.zToken, 1);
+    if( zClean ){
+      sqlite3_result_text(ctx, zClean, -1, sqlite3_free);   /* SQLite owns it now */
+      sqlite3_result_subtype(ctx, JSON_SUBTYPE);
+    }else{
+      rc = SQLITE_NOMEM;
+    }
   }else if( rc==SQLITE_OK ){
-    zErr = apifyFailure(&p->cfg, &one.call, one.zType, one.zMsg);
+    char *zWhy = apifyFailure(&p->cfg, &one.call, one.zType, one.zMsg);
+    zErr = zWhy ? apifyTextClean(zWhy, -1, p->cfg.zToken, 0) : 0;
+    sqlite3_free(zWhy);
     rc = zErr ? SQLITE_ERROR : SQLITE_NOMEM;
   }
   if( rc==SQLITE_NOMEM ) sqlite3_result_error_nomem(ctx);

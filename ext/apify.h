@@ -61,6 +61,8 @@ struct Apify {
   ApifyStore *pStores;     /* one per apify_webhooks table used on this connection (store.c) */
   int nQueue;              /* stores opened so far: each names its TEMP queue by number */
   sqlite3_int64 nStamp;    /* queue entries made so far: each is stamped with a new number */
+  sqlite3 *pHeard;         /* outcomes heard that no commit has kept yet (store.c), or NULL */
+  sqlite3_stmt *apHeard[3];  /* its statements */
   unsigned char aSession[32];  /* random, never stored: seals the TEMP queue's entries */
 };
 void apifyRef(Apify *p);
@@ -297,6 +299,14 @@ int apifyQueueClear(ApifyStore *p);
 ** any, as q (q.op, q.body): the record's columns as apifyStoreTrust() reads them, then zMore
 ** (more result columns, over s and q); the caller adds WHERE and ORDER BY. */
 int apifyStoreScan(ApifyStore *p, const char *zMore, sqlite3_str *pSql);
+
+/* Outcomes heard but not yet committed. Every outcome is also written to a private database of
+** the connection; the commit that keeps them in T_store forgets them there (Committed); a commit
+** that fails (a lock, an interrupt, another table's error) leaves them, and the next write to
+** the table writes them into T_store first (on its first write, in apifyStoreEnsure). Closed
+** with the connection (apifyHeardClose). */
+void apifyStoreCommitted(ApifyStore *p);
+void apifyHeardClose(Apify *pApify);
 
 /* Before sending: in rollback-journal mode, take the file's exclusive lock (waiting up to the
 ** connection's busy_timeout), so that the commit cannot fail on a reader after the requests went

@@ -72,12 +72,6 @@ static const char zStoreSchema[] =
   " id TEXT UNIQUE, http_status INTEGER, location TEXT, error_type TEXT, error_message TEXT,"
   " response TEXT, attempts INTEGER NOT NULL DEFAULT 0, queued_at TEXT, completed_at TEXT,"
   " pending TEXT, pending_stamp INTEGER, mac BLOB)";
-static const char *const azStoreCol[] = {
-  "seq", "idempotency_key", "origin", "request", "status", "operation", "generation", "id",
-  "http_status", "location", "error_type", "error_message", "response", "attempts",
-  "queued_at", "completed_at", "pending", "pending_stamp", "mac"
-};
-#define N_STORECOL 19
 
 #define NOW "strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ')"
 
@@ -126,6 +120,10 @@ struct ApifyStore {
   int *aMark;
   sqlite3_stmt *aStmt[STMT_COUNT];
 };
+
+static int heardAdd(ApifyStore *p, sqlite3_int64 iSeq, const ApifyOutcomeRow *o);
+static int heardReplay(ApifyStore *p);
+static int recordWrite(ApifyStore *p, sqlite3_int64 iSeq, const ApifyOutcomeRow *o);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Opening, sharing */
@@ -228,24 +226,35 @@ int apifyStoreExists(ApifyStore *p, int *pbExists){
   return rc;
 }
 
+/* True if z ends with zEnd. */
+static int textEndsWith(const char *z, const char *zEnd){
+  size_t n = strlen(z), nEnd = strlen(zEnd);
+  return n>=nEnd && strcmp(z+n-nEnd, zEnd)==0;
+}
+
 int apifyStoreCheck(ApifyStore *p, char **pzErr){
   static const char zObjects[] =
-    "SELECT type, name, tbl_name FROM \"%w\".sqlite_schema"
-    " WHERE (name=%Q OR tbl_name=%Q) AND type NOT IN ('index')";
+    "SELECT type, name, sql FROM \"%w\".sqlite_schema WHERE name=%Q OR tbl_name=%Q";
   char *zTable = sqlite3_mprintf("%s_store", p->zName);
   char *zSql = zTable ? sqlite3_mprintf(zObjects, p->zDb, zTable, zTable) : 0;
   sqlite3_stmt *pStmt = 0;
   int rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0) : SQLITE_NOMEM;
-  int nCol = 0, bTable = 0;
+  int bTable = 0, bShape = 0;
   *pzErr = 0;
   sqlite3_free(zSql);
   zSql = 0;
   while( rc==SQLITE_OK && *pzErr==0 && sqlite3_step(pStmt)==SQLITE_ROW ){
     const char *zType = (const char*)sqlite3_column_text(pStmt, 0);
     const char *zName = (const char*)sqlite3_column_text(pStmt, 1);
+    const char *zText = (const char*)sqlite3_column_text(pStmt, 2);
     if( zType==0 || zName==0 ){ rc = SQLITE_NOMEM; break; }
     if( strcmp(zType, "table")==0 && sqlite3_stricmp(zName, zTable)==0 ){
+      /* our columns exactly: no CHECK, DEFAULT, COLLATE or other rule of the file's own */
       bTable = 1;
+      bShape = zText && textEndsWith(zText, strchr(zStoreSchema, '('));
+    }else if( strcmp(zType, "index")==0 && (zText==0 || (strncmp(zText, "CREATE INDEX ", 13)==0
+              && textEndsWith(zText, "(status)"))) ){
+      /* a UNIQUE constraint's own index, or the index on status this store makes */
     }else{
       *pzErr = sqlite3_mprintf("apify: %s \"%s\" in database \"%s\" %s %s's store \"%s\";"
                                " the extension refuses a store it does not own alone: DROP %s"
@@ -258,29 +267,14 @@ int apifyStoreCheck(ApifyStore *p, char **pzErr){
   }
   if( pStmt && sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ) rc = sqlite3_errcode(p->db);
   pStmt = 0;
-  if( rc==SQLITE_OK && *pzErr==0 && bTable ){
-    /* Exactly our columns, in our order, none of them generated. */
-    zSql = sqlite3_mprintf("SELECT name, hidden FROM pragma_table_xinfo(%Q, %Q)", zTable, p->zDb);
-    rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0) : SQLITE_NOMEM;
-    while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
-      const char *zCol = (const char*)sqlite3_column_text(pStmt, 0);
-      if( nCol>=N_STORECOL || zCol==0 || strcmp(zCol, azStoreCol[nCol])!=0
-       || sqlite3_column_int(pStmt, 1)!=0 ){
-        nCol = -1;
-        break;
-      }
-      nCol++;
-    }
-    if( sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ) rc = sqlite3_errcode(p->db);
-    if( rc==SQLITE_OK && nCol!=N_STORECOL ){
-      *pzErr = sqlite3_mprintf("apify: table \"%s\" in database \"%s\" is not a store of this"
-                               " version of the extension (%s); rename it aside (ALTER TABLE"
-                               " \"%w\".\"%w\" RENAME TO \"%w_old\") and adopt its webhooks:"
-                               " INSERT INTO %s(id) SELECT id FROM \"%w_old\" WHERE id IS NOT NULL",
-                               zTable, p->zDb, APIFY_VERSION, p->zDb, zTable, zTable, p->zName,
-                               zTable);
-      if( *pzErr==0 ) rc = SQLITE_NOMEM;
-    }
+  if( rc==SQLITE_OK && *pzErr==0 && bTable && !bShape ){
+    *pzErr = sqlite3_mprintf("apify: table \"%s\" in database \"%s\" is not a store of this"
+                             " version of the extension (%s): its definition is not the one the"
+                             " extension makes; rename it aside (ALTER TABLE \"%w\".\"%w\""
+                             " RENAME TO \"%w_old\"), then adopt the webhooks you know are yours:"
+                             " INSERT INTO %s(id) VALUES (...)", zTable, p->zDb, APIFY_VERSION,
+                             p->zDb, zTable, zTable, p->zName);
+    if( *pzErr==0 ) rc = SQLITE_NOMEM;
   }
   sqlite3_free(zSql);
   sqlite3_free(zTable);
@@ -349,6 +343,7 @@ int apifyStoreEnsure(ApifyStore *p, char **pzErr){
     rc = zSql ? sqlite3_exec(p->db, zSql, 0, 0, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
   }
+  if( rc==SQLITE_OK ) rc = heardReplay(p);
   if( rc==SQLITE_OK ) p->bReady = 1;
   else if( rc!=SQLITE_NOMEM ){
     *pzErr = sqlite3_mprintf("apify: %s", sqlite3_errmsg(p->db));
@@ -620,6 +615,14 @@ int apifyStoreForget(ApifyStore *p, sqlite3_int64 iSeq){
 }
 
 int apifyStoreRecord(ApifyStore *p, sqlite3_int64 iSeq, const ApifyOutcomeRow *o){
+  /* Heard first: if T_store cannot take it (an interrupted connection runs no SQL), the
+  ** outcome is still kept. */
+  int rc = heardAdd(p, iSeq, o);
+  return rc==SQLITE_OK ? recordWrite(p, iSeq, o) : rc;
+}
+
+/* Write outcome o into record iSeq of T_store, with its MAC. */
+static int recordWrite(ApifyStore *p, sqlite3_int64 iSeq, const ApifyOutcomeRow *o){
   unsigned char aKey[APIFY_MAC_SIZE], aMac[APIFY_MAC_SIZE];
   int rc = SQLITE_OK, bFound = 0, bHave = 0, i;
   sqlite3_stmt *pStmt = stmtGet(p, STMT_RECORD, &rc);
@@ -668,6 +671,154 @@ int apifyStoreRecord(ApifyStore *p, sqlite3_int64 iSeq, const ApifyOutcomeRow *o
       rc = stmtRun(pStmt, rc);
     }
   }
+  return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Outcomes heard, kept by the connection until a commit keeps them */
+
+#define HEARD_COLS "tab, seq, key, origin, request, status, operation, generation, wid," \
+  " http_status, location, error_type, error_message, response, attempts"
+enum { HEARD_ADD, HEARD_FORGET, HEARD_LIST };
+static const char *const azHeard[] = {
+  "INSERT INTO heard(" HEARD_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
+  "DELETE FROM heard WHERE tab=?1",
+  "SELECT " HEARD_COLS " FROM heard WHERE tab=?1 ORDER BY rowid",
+};
+
+/* Statement i of the connection's database of heard outcomes, opened on first use: a private
+** temporary database (its own file, deleted at close), not the user's, so that nothing that
+** rolls back the user's transaction takes the outcomes with it. */
+static sqlite3_stmt *heardStmt(Apify *pA, int i, int *pRc){
+  if( *pRc!=SQLITE_OK ) return 0;
+  if( pA->pHeard==0 ){
+    *pRc = sqlite3_open_v2("", &pA->pHeard, SQLITE_OPEN_READWRITE|SQLITE_OPEN_CREATE, 0);
+    if( *pRc==SQLITE_OK ){
+      *pRc = sqlite3_exec(pA->pHeard, "CREATE TABLE heard(tab TEXT, seq INTEGER, key TEXT,"
+                          " origin TEXT, request TEXT, status TEXT, operation TEXT,"
+                          " generation INTEGER, wid TEXT, http_status INTEGER, location TEXT,"
+                          " error_type TEXT, error_message TEXT, response TEXT, attempts INTEGER)",
+                          0, 0, 0);
+    }
+    if( *pRc!=SQLITE_OK ){
+      if( *pRc!=SQLITE_NOMEM ) *pRc = SQLITE_ERROR;
+      apifyHeardClose(pA);
+      return 0;
+    }
+  }
+  if( pA->apHeard[i]==0 ){
+    *pRc = sqlite3_prepare_v3(pA->pHeard, azHeard[i], -1, SQLITE_PREPARE_PERSISTENT,
+                              &pA->apHeard[i], 0);
+    if( *pRc!=SQLITE_OK ) return 0;
+  }
+  return pA->apHeard[i];
+}
+
+void apifyHeardClose(Apify *pA){
+  int i;
+  for(i=0; i<(int)(sizeof(pA->apHeard)/sizeof(pA->apHeard[0])); i++){
+    sqlite3_finalize(pA->apHeard[i]);
+    pA->apHeard[i] = 0;
+  }
+  sqlite3_close(pA->pHeard);
+  pA->pHeard = 0;
+}
+
+/* "schema.table": which store a heard outcome belongs to. */
+static char *heardTab(ApifyStore *p){
+  return sqlite3_mprintf("%s.%s", p->zDb, p->zName);
+}
+
+/* Keep outcome o of record iSeq among the heard ones. */
+static int heardAdd(ApifyStore *p, sqlite3_int64 iSeq, const ApifyOutcomeRow *o){
+  int rc = SQLITE_OK;
+  char *zTab = heardTab(p);
+  sqlite3_stmt *pStmt = zTab ? heardStmt(p->pApify, HEARD_ADD, &rc) : 0;
+  if( zTab==0 ) rc = SQLITE_NOMEM;
+  if( pStmt ){
+    sqlite3_bind_text(pStmt, 1, zTab, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 2, iSeq);
+    sqlite3_bind_text(pStmt, 3, o->zKey, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 4, o->zOrigin, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 5, o->zRequest, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 6, o->zStatus, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 7, o->zOperation, -1, SQLITE_STATIC);
+    sqlite3_bind_int(pStmt, 8, o->iGeneration);
+    sqlite3_bind_text(pStmt, 9, o->zId, -1, SQLITE_STATIC);
+    sqlite3_bind_int(pStmt, 10, o->httpStatus);
+    sqlite3_bind_text(pStmt, 11, o->zLocation, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 12, o->zErrorType, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 13, o->zErrorMessage, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 14, o->zResponse, -1, SQLITE_STATIC);
+    sqlite3_bind_int(pStmt, 15, o->nAttempt);
+    rc = stmtRun(pStmt, rc);
+  }
+  sqlite3_free(zTab);
+  return rc;
+}
+
+void apifyStoreCommitted(ApifyStore *p){
+  int rc = SQLITE_OK;
+  char *zTab;
+  sqlite3_stmt *pStmt;
+  if( p->pApify->pHeard==0 ) return;
+  zTab = heardTab(p);
+  pStmt = zTab ? heardStmt(p->pApify, HEARD_FORGET, &rc) : 0;
+  if( pStmt ){
+    sqlite3_bind_text(pStmt, 1, zTab, -1, SQLITE_STATIC);
+    stmtRun(pStmt, rc);    /* a failure leaves them to be written again: same outcome */
+  }
+  sqlite3_free(zTab);
+}
+
+/* Write the outcomes heard but never committed into T_store, in the order they were heard: the
+** first write of a transaction does it, so a re-run finds its creates recorded without asking
+** the API. They are forgotten when this transaction commits. */
+static int heardReplay(ApifyStore *p){
+  int rc = SQLITE_OK;
+  char *zTab;
+  sqlite3_stmt *pList;
+  if( p->pApify->pHeard==0 ) return SQLITE_OK;
+  zTab = heardTab(p);
+  if( zTab==0 ) return SQLITE_NOMEM;
+  pList = heardStmt(p->pApify, HEARD_LIST, &rc);
+  if( pList ) sqlite3_bind_text(pList, 1, zTab, -1, SQLITE_STATIC);
+  while( rc==SQLITE_OK && pList && sqlite3_step(pList)==SQLITE_ROW ){
+    ApifyOutcomeRow o;
+    ApifyRecord r;
+    sqlite3_int64 iSeq = 0;
+    int bFound = 0;
+    memset(&o, 0, sizeof(o));
+    o.zKey = (const char*)sqlite3_column_text(pList, 2);
+    o.zOrigin = (const char*)sqlite3_column_text(pList, 3);
+    o.zRequest = (const char*)sqlite3_column_text(pList, 4);
+    o.zStatus = (const char*)sqlite3_column_text(pList, 5);
+    o.zOperation = (const char*)sqlite3_column_text(pList, 6);
+    o.iGeneration = sqlite3_column_int(pList, 7);
+    o.zId = (const char*)sqlite3_column_text(pList, 8);
+    o.httpStatus = sqlite3_column_int(pList, 9);
+    o.zLocation = (const char*)sqlite3_column_text(pList, 10);
+    o.zErrorType = (const char*)sqlite3_column_text(pList, 11);
+    o.zErrorMessage = (const char*)sqlite3_column_text(pList, 12);
+    o.zResponse = (const char*)sqlite3_column_text(pList, 13);
+    o.nAttempt = sqlite3_column_int(pList, 14);
+    if( o.zStatus==0 || o.zOperation==0 ){ rc = SQLITE_NOMEM; break; }
+    /* the record it belongs to: by key, else by webhook id; a new one if there is none (the
+    ** transaction that made it rolled back) */
+    if( o.zKey ) rc = apifyStoreFind(p, 'k', o.zKey, 0, &r, &bFound);
+    else if( o.zId ) rc = apifyStoreFind(p, 'i', o.zId, 0, &r, &bFound);
+    if( rc==SQLITE_OK && bFound ) iSeq = r.iSeq;
+    if( bFound ) apifyRecordFree(&r);
+    if( rc==SQLITE_OK && !bFound ){
+      rc = apifyStoreNew(p, o.zKey, o.zRequest, o.zOperation, o.zId, &iSeq);
+    }
+    if( rc==SQLITE_OK ) rc = recordWrite(p, iSeq, &o);
+  }
+  if( pList ){
+    int rc2 = sqlite3_reset(pList);
+    if( rc==SQLITE_OK ) rc = rc2;
+  }
+  sqlite3_free(zTab);
   return rc;
 }
 

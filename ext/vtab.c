@@ -302,7 +302,9 @@ static int webhookFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxSt
   pSql = sqlite3_str_new(pTab->db);
   sqlite3_str_appendall(pMore, ROW_REQUEST);
   for(i=0; i<N_REQUEST_COL; i++){
-    sqlite3_str_appendf(pMore, ", json_extract(" ROW_REQUEST ", %Q)", aField[i].zPath);
+    /* a request that is not JSON (a planted record's) reads as NULLs, not as an error */
+    sqlite3_str_appendf(pMore, ", CASE WHEN json_valid(" ROW_REQUEST ") THEN json_extract("
+                        ROW_REQUEST ", %Q) END", aField[i].zPath);
   }
   zMore = sqlite3_str_finish(pMore);
   rc = zMore ? apifyStoreScan(pTab->pStore, zMore, pSql) : SQLITE_NOMEM;
@@ -518,25 +520,6 @@ static int checkStatement(WebhookTab *pTab, char **pzErr){
   return SQLITE_OK;
 }
 
-/* *pzErr for a record that must be verified before it is acted on, and is not. */
-static int notVerified(WebhookTab *pTab, int iRow, const ApifyRecord *r, char **pzErr){
-  const char *zT = apifyStoreName(pTab->pStore);
-  if( r->eTrust==APIFY_TRUST_UNKNOWN ){
-    *pzErr = sqlite3_mprintf("apify: row %d: no API token, so the record of webhook %s cannot be"
-                             " verified before it is changed; set APIFY_TOKEN in the environment"
-                             " before loading the extension", iRow, r->zId ? r->zId : "?");
-  }else{
-    *pzErr = sqlite3_mprintf("apify: row %d: the record of webhook %s is not verified: this"
-                             " extension did not write it for this account (or wrote it under"
-                             " another token), so nothing is sent for it; adopt the webhook to"
-                             " manage it (INSERT INTO %s(id) VALUES ('%s')), or forget the record"
-                             " (DELETE FROM \"%w_store\" WHERE seq=%lld)", iRow,
-                             r->zId ? r->zId : "?", zT, r->zId ? r->zId : "", zT,
-                             (long long)r->iSeq);
-  }
-  return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
-}
-
 /* True if z is a webhook id: 1 to 64 letters and digits (it goes into a URL path). */
 static int isWebhookId(const char *z){
   int i;
@@ -546,6 +529,29 @@ static int isWebhookId(const char *z){
   }
   return i>0;
 }
+
+/* *pzErr for a record that must be verified before it is acted on, and is not. */
+static int notVerified(WebhookTab *pTab, int iRow, const ApifyRecord *r, char **pzErr){
+  const char *zT = apifyStoreName(pTab->pStore);
+  if( r->eTrust==APIFY_TRUST_UNKNOWN ){
+    *pzErr = sqlite3_mprintf("apify: row %d: no API token, so the record of webhook %s cannot be"
+                             " verified before it is changed; set APIFY_TOKEN in the environment"
+                             " before loading the extension", iRow, r->zId ? r->zId : "?");
+  }else{
+    char *zAdopt = r->zId && isWebhookId(r->zId)
+      ? sqlite3_mprintf("adopt the webhook to manage it (INSERT INTO %s(id) VALUES ('%s')), or ",
+                        zT, r->zId) : sqlite3_mprintf("%s", "");
+    *pzErr = zAdopt ? sqlite3_mprintf("apify: row %d: the record %lld%s%s is not verified: this"
+                             " extension did not write it for this account (or wrote it under"
+                             " another token), so nothing is sent for it; %sforget the record"
+                             " (DELETE FROM \"%w_store\" WHERE seq=%lld)", iRow,
+                             (long long)r->iSeq, r->zId ? " of webhook " : "",
+                             r->zId ? r->zId : "", zAdopt, zT, (long long)r->iSeq) : 0;
+    sqlite3_free(zAdopt);
+  }
+  return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+}
+
 
 /* True if this transaction has queued operation zOp on record r. Only this connection's TEMP
 ** queue says so (r->zPending comes from it): pending columns a file holds mean nothing. */
@@ -889,7 +895,9 @@ static int sendNext(void *pArg, ApifyCall **pp){
     pSend->bAllCreates &= strcmp(zOp, "create")==0;
     if( strcmp(zOp, "create")==0 ){
       char *zKey = 0;
-      p->iGeneration = p->r.iGeneration + (strcmp(p->r.zStatus, "deleted")==0);
+      /* A record that is not verified says nothing: its create is a first one. */
+      p->iGeneration = p->r.eTrust!=APIFY_TRUST_VERIFIED || p->r.iGeneration<1 ? 1
+                     : p->r.iGeneration + (strcmp(p->r.zStatus, "deleted")==0);
       rc = apifyRequestKey(p->r.zKey ? p->r.zKey : "", p->iGeneration, &zKey);
       if( rc==SQLITE_OK ) rc = bodyWithKey(pTab->db, p->r.zPendingRequest, zKey, &p->zBody);
       sqlite3_free(zKey);
@@ -1093,12 +1101,14 @@ static char *sendSummary(const Send *s, const char *zWhy){
   if( s->nDone==0 && s->nUnknown==0 ){
     return sqlite3_mprintf("%s; nothing was %s", zWhy, s->bAllCreates ? "created" : "changed");
   }
-  return sqlite3_mprintf("%s; the commit failed and recorded nothing, after %lld of %lld"
-                         " operations were applied, %lld failed, %lld may have been (no answer)"
-                         " and %lld were not sent: run it again (what was created comes back"
-                         " under its key, none twice)", zWhy, (long long)s->nDone,
-                         (long long)s->nTotal, (long long)s->nFailed, (long long)s->nUnknown,
-                         (long long)nNotSent);
+  return sqlite3_mprintf("%s; the commit failed after %lld of %lld operations were applied,"
+                         " %lld failed, %lld may have been (no answer) and %lld were not sent;"
+                         " this connection keeps the outcomes it heard and records them with the"
+                         " next change to %s: run the statement again to send the rest (what was"
+                         " created comes back under its key, none twice)", zWhy,
+                         (long long)s->nDone, (long long)s->nTotal, (long long)s->nFailed,
+                         (long long)s->nUnknown, (long long)nNotSent,
+                         apifyStoreName(s->pTab->pStore));
 }
 
 /* xSync: the transaction commits; send what it queued and record every outcome. An error here
@@ -1123,13 +1133,15 @@ static int webhookSync(sqlite3_vtab *pVtab){
                        &send);
   }
   if( rc==SQLITE_INTERRUPT ){
-    /* SQLite 3.40 runs no SQL on an interrupted connection until its statement ends, so the
-    ** outcomes cannot be written: the commit fails and the transaction rolls back. What was
-    ** created remotely comes back, not doubled, when the statement runs again (the keys). */
-    zErr = sqlite3_mprintf("apify: interrupted after %lld of %lld requests were sent; nothing"
-                           " of this commit was recorded: run it again to send the rest (the"
+    /* SQLite runs no SQL on an interrupted connection until its statement ends, so the
+    ** outcomes cannot be written to T_store: the commit fails and the transaction rolls back.
+    ** The store kept what was heard (a private database) and writes it with the next change. */
+    zErr = sqlite3_mprintf("apify: interrupted after %lld of %lld requests were sent; this"
+                           " connection keeps the outcomes it heard and records them with the"
+                           " next change to %s: run the statement again to send the rest (the"
                            " webhooks already created come back, none twice)",
-                           (long long)send.nSent, (long long)send.nTotal);
+                           (long long)send.nSent, (long long)send.nTotal,
+                           apifyStoreName(pTab->pStore));
   }else if( send.zAbort ){
     zErr = send.zAbort[0]=='a' && strncmp(send.zAbort, "apify: row ", 11)==0
          ? sqlite3_mprintf("%s", send.zAbort) : sendSummary(&send, send.zAbort);
@@ -1146,10 +1158,17 @@ static int webhookBegin(sqlite3_vtab *pVtab){
   return SQLITE_OK;
 }
 
-/* xCommit and xRollback: the transaction is over; forget its state (no writes here). */
+/* xRollback: the transaction is over; forget its state (no writes here). Outcomes heard by a
+** commit that failed are kept by the store, to be written with the next change. */
 static int webhookEnd(sqlite3_vtab *pVtab){
   apifyStoreEnd(((WebhookTab*)pVtab)->pStore);
   return SQLITE_OK;
+}
+
+/* xCommit: the outcomes heard are in T_store for good. */
+static int webhookCommit(sqlite3_vtab *pVtab){
+  apifyStoreCommitted(((WebhookTab*)pVtab)->pStore);
+  return webhookEnd(pVtab);
 }
 
 /* xSavepoint: note how many rows the transaction had written. */
@@ -1196,7 +1215,7 @@ static sqlite3_module webhookModule = {
   webhookUpdate,             /* xUpdate: INSERT, UPDATE, DELETE queue their operation */
   webhookBegin,              /* xBegin */
   webhookSync,               /* xSync: sends at commit */
-  webhookEnd,                /* xCommit */
+  webhookCommit,             /* xCommit: the outcomes are kept; forget the heard copies */
   webhookEnd,                /* xRollback: nothing was sent */
   0,                         /* xFindFunction */
   webhookRename,             /* xRename: the store's table follows */
