@@ -2,8 +2,11 @@
 
 They prove the emulator follows the API rules the extension is tested against: auth, request
 format, every validation rule with its exact error, 201 + Location + the Webhook shape,
-idempotency, limits, list/get/delete, rate limiting, injected faults and the request log. The
-last class runs the official JavaScript client (npm apify-client) against it.
+idempotency, limits, list/get/delete, rate limiting, injected faults and the request log; then
+the rest of a webhook's life: PUT, DELETE, what a deleted webhook's idempotency key does, the
+scoped lists and paging over seeded data, faults on every writing request, test dispatches and
+events delivered to a receiver on 127.0.0.1, and the rendering of templates. The last class runs
+the official JavaScript client (npm apify-client) against it.
 
     /usr/bin/python3 -m unittest tests.test_emulator -v        (from the repository root)
 """
@@ -1662,7 +1665,8 @@ class CommandLine(unittest.TestCase):
 
 
 class OfficialJsClient(unittest.TestCase):
-    """The official JavaScript client (npm apify-client) talks to the emulator."""
+    """The official JavaScript client (npm apify-client) talks to the emulator: create, and a
+    webhook's whole life (get, update, list, test, dispatches, delete)."""
 
     JS_DIR = ROOT / "tests" / "js"
 
@@ -1734,6 +1738,51 @@ class OfficialJsClient(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual([e["status"] for e in self.emu.posts()], [503, "cut", 201, 201])
         self.assertEqual([w["idempotencyKey"] for w in self.emu.webhooks()], ["js-key-3"])
+
+    def test_webhook_life_get_update_list_delete(self):
+        receiver = Receiver()
+        self.addCleanup(receiver.close)
+        result = subprocess.run(
+            ["node", str(self.JS_DIR / "webhook_life.mjs"), "--request-url", receiver.url + "/js",
+             "--actor-id", "JsActorIdAbcdefgh"],
+            env=self.emu.env(), capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        out = json.loads(result.stdout)
+        webhook_id = out["created"]["id"]
+        self.assertEqual(out["fetched"]["id"], webhook_id)
+        self.assertEqual(out["updated"]["description"], "updated by apify-client")
+        self.assertEqual(out["updated"]["eventTypes"], ["ACTOR.RUN.SUCCEEDED", "ACTOR.RUN.FAILED"])
+        self.assertEqual(out["updated"]["requestUrl"], receiver.url + "/js")   # not in the PUT
+        self.assertEqual([w["id"] for w in out["list"]["items"]], [webhook_id])
+        self.assertEqual((out["dispatch"]["status"], out["dispatch"]["eventType"]),
+                         ("SUCCEEDED", "TEST"))
+        self.assertEqual(out["allDispatches"]["total"], 1)
+        self.assertIsNone(out["afterDelete"])
+        self.assertEqual((out["listAfter"]["total"], out["listAfter"]["items"]), (0, []))
+
+        # The emulator saw each call once, and holds what the client asked for.
+        log = self.emu.log()
+        self.assertEqual([(e["method"], e["path"].replace(webhook_id, "{id}"), e["status"])
+                          for e in log], [
+            ("POST", "/v2/webhooks", 201), ("GET", "/v2/webhooks/{id}", 200),
+            ("PUT", "/v2/webhooks/{id}", 200), ("GET", "/v2/webhooks", 200),
+            ("POST", "/v2/webhooks/{id}/test", 201), ("GET", "/v2/webhooks/{id}/dispatches", 200),
+            ("GET", "/v2/webhook-dispatches", 200),
+            ("GET", f"/v2/webhook-dispatches/{out['dispatch']['id']}", 200),
+            ("DELETE", "/v2/webhooks/{id}", 204), ("GET", "/v2/webhooks/{id}", 404),
+            ("DELETE", "/v2/webhooks/{id}", 404), ("GET", "/v2/webhooks", 200)])
+        self.assertEqual(json.loads(log[2]["body"]), {
+            "description": "updated by apify-client",
+            "eventTypes": ["ACTOR.RUN.SUCCEEDED", "ACTOR.RUN.FAILED"],
+            "payloadTemplate": '{"run": {{resource.id}}}'})
+        self.assertEqual(header(log[2], "Content-Type").split(";")[0], "application/json")
+        self.assertEqual(log[3]["query"], {"desc": "1", "limit": "10"})
+        for entry in log:
+            self.assertTrue(header(entry, "User-Agent").startswith("ApifyClient/"), entry)
+        state = self.emu.state()
+        self.assertEqual(state["webhooks"], [])
+        self.assertEqual(len(self.emu.dispatches()), 1)
+        self.assertEqual([r["body"] for r in receiver.requests], [b'{"run": "TestRunIdAbcdefgh"}'])
 
     def test_client_reports_api_errors(self):
         result = self.run_client("--token", "not-a-token")
