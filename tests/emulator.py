@@ -988,19 +988,22 @@ class EmulatorState:
     def seed(self, user_id, count, fields, suffix, dispatches):
         """POST /_emulator/seed: count webhooks (no limit applies) and dispatches of the first.
         Returns {"webhookIds", "dispatchIds"}."""
-        ids, dispatch_ids = [], []
+        ids, dispatch_ids, batch = [], [], []
+        for i in range(count):
+            each = copy.deepcopy(fields)
+            if suffix:
+                each["requestUrl"] += str(i)
+                each["condition"] = {k: v + str(i) for k, v in each["condition"].items()}
+                if each["idempotencyKey"] is not None:
+                    each["idempotencyKey"] += str(i)
+            batch.append(each)
         with self.lock:
-            now = iso_now()
-            for i in range(count):
-                each = copy.deepcopy(fields)
-                if suffix:
-                    each["requestUrl"] += str(i)
-                    each["condition"] = {k: v + str(i) for k, v in each["condition"].items()}
-                    if each["idempotencyKey"] is not None:
-                        each["idempotencyKey"] += str(i)
+            for each in batch:   # all or nothing: check every key before storing any webhook
                 key = each["idempotencyKey"]
                 if key is not None and (user_id, key) in self.by_key:
                     raise ValueError(f"idempotency key {key!r} is taken")
+            now = iso_now()
+            for each in batch:
                 ids.append(self._store(user_id, each, now)["id"])
             if ids and dispatches:
                 webhook = self.webhooks[ids[0]]

@@ -1213,6 +1213,13 @@ class Seeding(LifeCase):
                 self.emu._control("POST", "/_emulator/seed", body)
             self.assertIn("400", str(caught.exception))
         self.assertEqual(self.emu.webhooks(), [])
+        # A key that is taken refuses the whole batch: nothing is stored.
+        taken = self.create(idempotencyKey="t2")
+        reply = call(self.emu, "POST", "/_emulator/seed", {
+            "token": TOKEN, "count": 3, "webhook": {"idempotencyKey": "t"}, "suffix": True})
+        self.assertEqual((reply.status, reply.json()), (400, {"error": {
+            "type": "invalid-config", "message": "idempotency key 't2' is taken"}}))
+        self.assertEqual([w["id"] for w in self.emu.webhooks()], [taken["id"]])
 
     def test_20000_webhooks_cost_the_page_not_the_list(self):
         self.emu.seed(20000, {"condition": {"actorId": "Big"}})
