@@ -1458,6 +1458,18 @@ class Dispatches(DispatchCase):
         self.assertEqual(self.page("/v2/webhook-dispatches")["total"], 0)
         self.assertEqual(len(self.receiver.requests), 1)
 
+    def test_active_while_delivering_and_the_api_stays_free(self):
+        self.receiver.delay = 0.6
+        created = self.create(requestUrl=self.receiver.url)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            future = pool.submit(self.run_test, created["id"])
+            listed = self.emu.wait_for(
+                lambda emu: self.page("/v2/webhook-dispatches")["items"], timeout=5)
+            self.assertEqual((listed[0]["status"], listed[0]["calls"]), ("ACTIVE", []))
+            self.assertFalse(future.done())   # the list was answered during the delivery
+            self.assertEqual(future.result(timeout=10).json()["data"]["status"], "SUCCEEDED")
+        self.assertEqual(self.page("/v2/webhook-dispatches")["items"][0]["status"], "SUCCEEDED")
+
     def test_dispatches_of_a_deleted_webhook_stay_listed(self):
         created = self.create(requestUrl=self.receiver.url)
         dispatch = self.run_test(created["id"]).json()["data"]
