@@ -2,8 +2,9 @@
 ** apify.h: what the files of the apify extension share.
 **
 **   apify.c      entry point, per-connection state, configuration, scalar functions
-**   request.c    the Apify request rules: validation, templates, canonical body,
-**                derived idempotency key, reading the API's answers
+**   request.c    the Apify request rules: validation, canonical body, derived
+**                idempotency key, reading the API's answers
+**   template.c   Apify templates: checking them, and rendering what a dispatch POSTs
 **   transport.c  libcurl: many requests in flight, retries, pacing
 **   vtab.c       the apify_webhooks virtual table (queue in xUpdate, send in xSync)
 **   store.c      the local store of idempotency keys and outcomes (real tables)
@@ -94,20 +95,25 @@ void apifyRulesClose(ApifyRules *p);
 int apifyRequestBuild(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n,
                       char **pzBody, char **pzKey, char **pzErr);
 
-/* Check an Apify template (payloadTemplate, or headersTemplate when bHeaders) of n bytes:
-** replacing each {{variable}} outside strings must leave valid JSON, every variable must be an
-** allowed one, and (bInterpolate) so must those inside strings; a headers template must be an
-** object whose values are strings (or placeholders). SQLITE_OK, or SQLITE_ERROR with *pzErr
-** naming zField and the rule, or SQLITE_NOMEM. */
-int apifyTemplateCheck(sqlite3 *db, ApifyRules *pRules, const char *zField, const char *z,
-                       int n, int bHeaders, int bInterpolate, char **pzErr);
-
 /* Read the API's answer: on 2xx with {"data":{...}} sets *pzData to the data object's JSON;
 ** otherwise sets *pzType and *pzMsg from {"error":{type,message}} (or describes the body that
 ** is not an Apify answer). Outputs are sqlite3_malloc'd or NULL. Returns SQLITE_OK or
 ** SQLITE_NOMEM. */
 int apifyReplyRead(sqlite3 *db, ApifyRules *pRules, int httpStatus, const char *zBody,
                    char **pzData, char **pzType, char **pzMsg);
+
+/* ---------------------------------------------------------------------------------------------
+** template.c: the only file that knows Apify templates (payloadTemplate, headersTemplate).
+*/
+
+/* Check an Apify template (payloadTemplate, or headersTemplate when bHeaders) of n bytes:
+** replacing each {{variable}} outside strings must leave valid JSON, every variable must be an
+** allowed one, and (bInterpolate) so must those inside strings; a headers template must be an
+** object whose values are strings (or placeholders). SQLITE_OK, or SQLITE_ERROR with *pzErr
+** naming zField and the rule, or SQLITE_NOMEM. pRules is not used (template.c prepares its
+** own statements); request.c and the fuzzer pass theirs. */
+int apifyTemplateCheck(sqlite3 *db, ApifyRules *pRules, const char *zField, const char *z,
+                       int n, int bHeaders, int bInterpolate, char **pzErr);
 
 /* ---------------------------------------------------------------------------------------------
 ** transport.c: the only file that includes <curl/curl.h>.
