@@ -115,6 +115,15 @@ int apifyReplyRead(sqlite3 *db, ApifyRules *pRules, int httpStatus, const char *
 int apifyTemplateCheck(sqlite3 *db, ApifyRules *pRules, const char *zField, const char *z,
                        int n, int bHeaders, int bInterpolate, char **pzErr);
 
+/* What the platform would POST for the webhook zHook (n bytes; a WebhookCreate or a Webhook
+** as the API returns it; NULL for SQL NULL) with the template variables zVars (a JSON object
+** whose members replace the realistic defaults; NULL for none), as JSON in *pzOut:
+** {"method":"POST","url":..,"headers":{..},"body":<payload as JSON>,"payload":"<its text>"}.
+** The templates are checked as apifyTemplateCheck() does, then rendered. Sends nothing, needs
+** no token. SQLITE_OK, SQLITE_ERROR with *pzErr, or SQLITE_NOMEM; outputs sqlite3_malloc'd. */
+int apifyPreviewDispatch(sqlite3 *db, const char *zHook, int nHook, const char *zVars,
+                         int nVars, char **pzOut, char **pzErr);
+
 /* ---------------------------------------------------------------------------------------------
 ** transport.c: the only file that includes <curl/curl.h>.
 */
