@@ -115,9 +115,10 @@ int apifyReplyRead(sqlite3 *db, ApifyRules *pRules, int httpStatus, const char *
 int apifyTemplateCheck(sqlite3 *db, ApifyRules *pRules, const char *zField, const char *z,
                        int n, int bHeaders, int bInterpolate, char **pzErr);
 
-/* What the platform would POST for the webhook zHook (n bytes; a WebhookCreate or a Webhook
-** as the API returns it; NULL for SQL NULL) with the template variables zVars (a JSON object
-** whose members replace the realistic defaults; NULL for none), as JSON in *pzOut:
+/* What the platform would POST for the webhook zHook (nHook bytes, <0: up to its NUL; a
+** WebhookCreate or a Webhook as the API returns it; NULL for SQL NULL) with the template
+** variables zVars (likewise; a JSON object whose members replace the realistic defaults; NULL
+** for none), as JSON in *pzOut:
 ** {"method":"POST","url":..,"headers":{..},"body":<payload as JSON>,"payload":"<its text>"}.
 ** The templates are checked as apifyTemplateCheck() does, then rendered. Sends nothing, needs
 ** no token. SQLITE_OK, SQLITE_ERROR with *pzErr, or SQLITE_NOMEM; outputs sqlite3_malloc'd. */

@@ -560,20 +560,25 @@ int apifyPreviewDispatch(sqlite3 *db, const char *zHook, int nHook, const char *
                          int nGiven, char **pzOut, char **pzErr){
   static const char *const azTplField[] = { "payloadTemplate", "headersTemplate" };
   sqlite3_stmt *pStmt = 0;
-  char *zHookCopy = 0, *azTpl[2] = { 0, 0 }, *zVars = 0, *zPayload = 0, *zRendered = 0;
-  char *zHeaders = 0;
+  char *zHookCopy = 0, *zGivenCopy = 0, *azTpl[2] = { 0, 0 }, *zVars = 0, *zPayload = 0;
+  char *zRendered = 0, *zHeaders = 0;
   int i, rc2, bInterpolate = 0, rc;
   *pzOut = 0;
   *pzErr = 0;
+  if( zHook && nHook<0 ) nHook = (int)strlen(zHook);
+  if( zGiven && nGiven<0 ) nGiven = (int)strlen(zGiven);
   rc = objectCheck(db, "the webhook", "is", zHook, nHook, pzErr);
   if( rc==SQLITE_OK && zGiven ) rc = objectCheck(db, "the variables", "are", zGiven, nGiven, pzErr);
-  if( rc==SQLITE_OK && zGiven ) rc = variablesCheck(db, zGiven, pzErr);
+  if( rc==SQLITE_OK ){
+    /* NUL-terminated copies of exactly the bytes given, for the statements below */
+    zHookCopy = sqlite3_mprintf("%.*s", nHook, zHook);
+    zGivenCopy = sqlite3_mprintf("%.*s", zGiven ? nGiven : 2, zGiven ? zGiven : "{}");
+    if( zHookCopy==0 || zGivenCopy==0 ) rc = SQLITE_NOMEM;
+  }
+  if( rc==SQLITE_OK ) rc = variablesCheck(db, zGivenCopy, pzErr);
 
   /* The fields the dispatch reads, each of its type. */
-  if( rc==SQLITE_OK ){
-    zHookCopy = sqlite3_mprintf("%.*s", nHook, zHook);
-    rc = zHookCopy ? sqlite3_prepare_v2(db, zSqlHook, -1, &pStmt, 0) : SQLITE_NOMEM;
-  }
+  if( rc==SQLITE_OK ) rc = sqlite3_prepare_v2(db, zSqlHook, -1, &pStmt, 0);
   if( rc==SQLITE_OK ) rc = sqlite3_bind_text(pStmt, 1, zHookCopy, -1, SQLITE_STATIC);
   if( rc==SQLITE_OK ) rc = sqlite3_step(pStmt);
   if( rc==SQLITE_ROW ){
@@ -611,7 +616,7 @@ int apifyPreviewDispatch(sqlite3 *db, const char *zHook, int nHook, const char *
   if( rc==SQLITE_OK ){
     const char *az[2];
     az[0] = zHookCopy;
-    az[1] = zGiven ? zGiven : "{}";
+    az[1] = zGivenCopy;
     rc = sqlText(db, zSqlVars, az, 2, &zVars);
   }
   if( rc==SQLITE_OK ){
@@ -638,6 +643,7 @@ int apifyPreviewDispatch(sqlite3 *db, const char *zHook, int nHook, const char *
     rc = sqlText(db, zSqlPreview, az, 3, pzOut);
   }
   sqlite3_free(zHookCopy);
+  sqlite3_free(zGivenCopy);
   sqlite3_free(azTpl[0]);
   sqlite3_free(azTpl[1]);
   sqlite3_free(zVars);
