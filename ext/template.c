@@ -598,7 +598,8 @@ int apifyPreviewDispatch(sqlite3 *db, const char *zHook, int nHook, const char *
     }
     bInterpolate = jsonType(sqlite3_column_text(pStmt, HOOK_INTERPOLATE))==1;
     for(i=0; rc==SQLITE_OK && i<2; i++){
-      const char *z = (const char*)sqlite3_column_text(pStmt, i==0 ? HOOK_PAYLOAD+1 : HOOK_HEADERS+1);
+      int iCol = (i==0 ? HOOK_PAYLOAD : HOOK_HEADERS) + 1;
+      const char *z = (const char*)sqlite3_column_text(pStmt, iCol);
       if( z && z[0] ){
         azTpl[i] = sqlite3_mprintf("%s", z);
         if( azTpl[i]==0 ) rc = SQLITE_NOMEM;

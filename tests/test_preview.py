@@ -122,8 +122,9 @@ class Preview(unittest.TestCase):
                     '"b": "{{ userId }} {{user_id}} {{userId}}", "c": {{resource.id}}}')
         p = self.preview(dict(HOOK, payloadTemplate=template, shouldInterpolateStrings=True),
                          VARS)
-        self.assertEqual(p["payload"], '{"a": "<say \\"hi\\"\\n|{\\"origin\\":\\"WEB\\"}|[1,2.5]>", '
-                                       '"b": "{{ userId }} {{user_id}} u1", "c": "r1"}')
+        self.assertEqual(p["payload"],
+                         '{"a": "<say \\"hi\\"\\n|{\\"origin\\":\\"WEB\\"}|[1,2.5]>", '
+                         '"b": "{{ userId }} {{user_id}} u1", "c": "r1"}')
         self.assertEqual(p["body"]["a"], '<say "hi"\n|{"origin":"WEB"}|[1,2.5]>')
         p = self.preview(dict(HOOK, payloadTemplate=template, shouldInterpolateStrings=False),
                          VARS)
