@@ -45,6 +45,9 @@ static const char zSqlEach[] =
 
 /* JSON types: as json_type() names them, and as messages name them. */
 #define JT_INVALID (-1) /* not JSON at all */
+#define JT_NULL     0
+#define JT_TRUE     1
+#define JT_FALSE    2
 #define JT_TEXT     5
 #define JT_OBJECT   7
 static const char *const azJsonType[] = {
@@ -580,27 +583,29 @@ int apifyPreviewDispatch(sqlite3 *db, const char *zHook, int nHook, const char *
   /* The fields the dispatch reads, each of its type. */
   if( rc==SQLITE_OK ) rc = sqlite3_prepare_v2(db, zSqlHook, -1, &pStmt, 0);
   if( rc==SQLITE_OK ) rc = sqlite3_bind_text(pStmt, 1, zHookCopy, -1, SQLITE_STATIC);
-  if( rc==SQLITE_OK ) rc = sqlite3_step(pStmt);
+  if( rc==SQLITE_OK ) rc = sqlite3_step(pStmt);   /* one row, always */
   if( rc==SQLITE_ROW ){
-    static const struct { int iCol; const char *zName, *zType; } aField[] = {
-      { HOOK_PAYLOAD, "payloadTemplate", "text" },
-      { HOOK_HEADERS, "headersTemplate", "text" },
-      { HOOK_URL, "requestUrl", "text" },
-      { HOOK_INTERPOLATE, "shouldInterpolateStrings", "true" },
+    static const struct { int iCol; const char *zName; int eType; } aField[] = {
+      { HOOK_PAYLOAD, "payloadTemplate", JT_TEXT },
+      { HOOK_HEADERS, "headersTemplate", JT_TEXT },
+      { HOOK_URL, "requestUrl", JT_TEXT },
+      { HOOK_INTERPOLATE, "shouldInterpolateStrings", JT_TRUE },   /* a boolean */
     };
     rc = SQLITE_OK;
     for(i=0; rc==SQLITE_OK && i<COUNT(aField); i++){
-      int eType = jsonType(sqlite3_column_text(pStmt, aField[i].iCol));
-      int eWant = jsonType((const unsigned char*)aField[i].zType);
-      if( eType==JT_INVALID || eType==0 || eType==eWant || (eWant==1 && eType==2) ) continue;
+      int eType = jsonType(sqlite3_column_text(pStmt, aField[i].iCol));   /* absent: invalid */
+      if( eType==JT_FALSE ) eType = JT_TRUE;
+      if( eType==JT_INVALID || eType==JT_NULL || eType==aField[i].eType ) continue;
       rc = errorf(pzErr, "apify: %s must be %s or null, not %s", aField[i].zName,
-                  azTypeName[eWant], azTypeName[eType]);
+                  azTypeName[aField[i].eType], azTypeName[eType]);
     }
-    bInterpolate = jsonType(sqlite3_column_text(pStmt, HOOK_INTERPOLATE))==1;
+    bInterpolate = jsonType(sqlite3_column_text(pStmt, HOOK_INTERPOLATE))==JT_TRUE;
     for(i=0; rc==SQLITE_OK && i<2; i++){
       int iCol = (i==0 ? HOOK_PAYLOAD : HOOK_HEADERS) + 1;
       const char *z = (const char*)sqlite3_column_text(pStmt, iCol);
-      if( z && z[0] ){
+      if( z==0 && sqlite3_column_type(pStmt, iCol)!=SQLITE_NULL ){
+        rc = SQLITE_NOMEM;
+      }else if( z && z[0] ){
         azTpl[i] = sqlite3_mprintf("%s", z);
         if( azTpl[i]==0 ) rc = SQLITE_NOMEM;
       }

@@ -1,10 +1,10 @@
 /*
-** test_request.c: unit tests of ext/request.c: every validation rule and its exact message, the
-** canonical body and the derived key, templates, the API's answers, and running out of memory
-** at every allocation.
+** test_request.c: unit tests of ext/request.c and ext/template.c: every validation rule and its
+** exact message, the canonical body and the derived key, templates checked and rendered (the
+** dispatch preview), the API's answers, and running out of memory at every allocation.
 **
 **   cc -std=c11 -Wall -Wextra -Werror -g -DSQLITE_CORE -Iext tests/unit/test_request.c \
-**      ext/request.c tests/unit/url_stub.c -lsqlite3 -lcrypto -o /tmp/test_request
+**      ext/request.c ext/template.c tests/unit/url_stub.c -lsqlite3 -lcrypto -o /tmp/test_request
 **
 ** (make unit links ext/transport.c, the real apifyUrlParse, instead of the temporary stub.)
 **
