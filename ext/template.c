@@ -585,11 +585,11 @@ int apifyPreviewDispatch(sqlite3 *db, const char *zHook, int nHook, const char *
   if( rc==SQLITE_OK ) rc = sqlite3_bind_text(pStmt, 1, zHookCopy, -1, SQLITE_STATIC);
   if( rc==SQLITE_OK ) rc = sqlite3_step(pStmt);   /* one row, always */
   if( rc==SQLITE_ROW ){
-    static const struct { int iCol; const char *zName; int eType; } aField[] = {
-      { HOOK_PAYLOAD, "payloadTemplate", JT_TEXT },
-      { HOOK_HEADERS, "headersTemplate", JT_TEXT },
-      { HOOK_URL, "requestUrl", JT_TEXT },
-      { HOOK_INTERPOLATE, "shouldInterpolateStrings", JT_TRUE },   /* a boolean */
+    static const struct { const char *zName; int iCol; int eType; } aField[] = {
+      { "payloadTemplate", HOOK_PAYLOAD, JT_TEXT },
+      { "headersTemplate", HOOK_HEADERS, JT_TEXT },
+      { "requestUrl", HOOK_URL, JT_TEXT },
+      { "shouldInterpolateStrings", HOOK_INTERPOLATE, JT_TRUE },   /* a boolean */
     };
     rc = SQLITE_OK;
     for(i=0; rc==SQLITE_OK && i<COUNT(aField); i++){
