@@ -2,8 +2,9 @@
 ** apify.h: what the files of the apify extension share.
 **
 **   apify.c      entry point, per-connection state, configuration, scalar functions
-**   request.c    the Apify request rules: validation, templates, canonical body,
-**                derived idempotency key, reading the API's answers
+**   request.c    the Apify request rules: validation, canonical body, derived
+**                idempotency key, reading the API's answers
+**   template.c   Apify templates: checking them, and rendering what a dispatch POSTs
 **   transport.c  libcurl: many requests in flight, retries, pacing
 **   vtab.c       the apify_webhooks virtual table (queue in xUpdate, send in xSync)
 **   store.c      the records of each table (real tables) and the sealed queue of a transaction
@@ -121,20 +122,35 @@ int apifyRequestUpdate(sqlite3 *db, const char *zOld, const char *zNew, char **p
 int apifyRequestFromWebhook(sqlite3 *db, ApifyRules *pRules, const char *zData,
                             char **pzRequest);
 
-/* Check an Apify template (payloadTemplate, or headersTemplate when bHeaders) of n bytes:
-** replacing each {{variable}} outside strings must leave valid JSON, every variable must be an
-** allowed one, and (bInterpolate) so must those inside strings; a headers template must be an
-** object whose values are strings (or placeholders). SQLITE_OK, or SQLITE_ERROR with *pzErr
-** naming zField and the rule, or SQLITE_NOMEM. */
-int apifyTemplateCheck(sqlite3 *db, ApifyRules *pRules, const char *zField, const char *z,
-                       int n, int bHeaders, int bInterpolate, char **pzErr);
-
 /* Read the API's answer: on 2xx with {"data":{...}} sets *pzData to the data object's JSON;
 ** otherwise sets *pzType and *pzMsg from {"error":{type,message}} (or describes the body that
 ** is not an Apify answer). Outputs are sqlite3_malloc'd or NULL. Returns SQLITE_OK or
 ** SQLITE_NOMEM. */
 int apifyReplyRead(sqlite3 *db, ApifyRules *pRules, int httpStatus, const char *zBody,
                    char **pzData, char **pzType, char **pzMsg);
+
+/* ---------------------------------------------------------------------------------------------
+** template.c: the only file that knows Apify templates (payloadTemplate, headersTemplate).
+*/
+
+/* Check an Apify template (payloadTemplate, or headersTemplate when bHeaders) of n bytes:
+** replacing each {{variable}} outside strings must leave valid JSON, every variable must be an
+** allowed one, and (bInterpolate) so must those inside strings; a headers template must be an
+** object whose values are strings (or placeholders). SQLITE_OK, or SQLITE_ERROR with *pzErr
+** naming zField and the rule, or SQLITE_NOMEM. pRules is not used (template.c prepares its
+** own statements); request.c and the fuzzer pass theirs. */
+int apifyTemplateCheck(sqlite3 *db, ApifyRules *pRules, const char *zField, const char *z,
+                       int n, int bHeaders, int bInterpolate, char **pzErr);
+
+/* What the platform would POST for the webhook zHook (nHook bytes, <0: up to its NUL; a
+** WebhookCreate or a Webhook as the API returns it; NULL for SQL NULL) with the template
+** variables zVars (likewise; a JSON object whose members replace the realistic defaults; NULL
+** for none), as JSON in *pzOut:
+** {"method":"POST","url":..,"headers":{..},"body":<payload as JSON>,"payload":"<its text>"}.
+** The templates are checked as apifyTemplateCheck() does, then rendered. Sends nothing, needs
+** no token. SQLITE_OK, SQLITE_ERROR with *pzErr, or SQLITE_NOMEM; outputs sqlite3_malloc'd. */
+int apifyPreviewDispatch(sqlite3 *db, const char *zHook, int nHook, const char *zVars,
+                         int nVars, char **pzOut, char **pzErr);
 
 /* ---------------------------------------------------------------------------------------------
 ** transport.c: the only file that includes <curl/curl.h>.

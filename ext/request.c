@@ -1,9 +1,8 @@
 /*
 ** request.c: the Apify request rules. No other file knows the fields of a WebhookCreate, the
-** event types, the template variables or the limits of POST /v2/webhooks.
+** event types or the limits of POST /v2/webhooks (template.c knows the templates).
 **
 **   apifyRequestBuild   validate a webhook (a JSON object); build the body and idempotency key
-**   apifyTemplateCheck  check a payloadTemplate or headersTemplate
 **   apifyReplyRead      read the API's answer: the created webhook, or the error
 **
 **   SELECT apify_create_webhook('{"condition":{"actorId":"HDSasDasz78YcAPEB"},
@@ -15,7 +14,7 @@
 ** object. requestUrl: an absolute http or https URL. eventTypes: a non-empty array of known event
 ** types. condition: actorId, actorTaskId and/or actorRunId (non-empty strings), nothing else.
 ** isAdHoc, shouldInterpolateStrings, ignoreSslErrors, doNotRetry: booleans. idempotencyKey: 1 to
-** 256 characters. payloadTemplate, headersTemplate: Apify templates ("" is the platform default).
+** 256 characters. payloadTemplate, headersTemplate: Apify templates, checked by template.c.
 ** description: a string. The first three are required; JSON null is the same as absent; no other
 ** field, no field twice; the body at most APIFY_MAX_BODY bytes. Messages name the field, the rule
 ** and the bad value (quoted, cut after 60 characters); byte offsets in them count from 0.
@@ -33,7 +32,7 @@
 ** is sent unchanged.
 **
 ** JSON is read and built by JSON1 through SQL run on the caller's connection; C only scans bytes
-** (UTF-8, template placeholders) and never escapes JSON by hand.
+** (UTF-8) and never escapes JSON by hand.
 */
 #include "apify.h"
 #include <string.h>
@@ -126,11 +125,6 @@ static const char *const azEvent[] = {
   "ACTOR.BUILD.ABORTED", "ACTOR.BUILD.CREATED", "ACTOR.BUILD.FAILED", "ACTOR.BUILD.SUCCEEDED",
   "ACTOR.BUILD.TIMED_OUT", "ACTOR.RUN.ABORTED", "ACTOR.RUN.CREATED", "ACTOR.RUN.FAILED",
   "ACTOR.RUN.RESURRECTED", "ACTOR.RUN.SUCCEEDED", "ACTOR.RUN.TIMED_OUT", "TEST"
-};
-
-/* The first segment of every template variable. */
-static const char *const azVariable[] = {
-  "userId", "createdAt", "eventType", "eventData", "resource", "globals"
 };
 
 #define QUOTE_CHARS 60   /* characters of a bad value quoted in a message */
@@ -378,132 +372,6 @@ static int utf8Chars(const char *z, int n){
   int i, nChar = 0;
   for(i=0; i<n; i++) nChar += ((unsigned char)z[i] & 0xc0)!=0x80;
   return nChar;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Templates */
-
-/* True for the characters of a variable name: [A-Za-z0-9.], and '_' when bUnderscore. */
-static int isNameChar(char c, int bUnderscore){
-  return (c>='a' && c<='z') || (c>='A' && c<='Z') || (c>='0' && c<='9') || c=='.'
-      || (bUnderscore && c=='_');
-}
-
-/* True for the blanks trimmed from a placeholder's name: JSON's whitespace. */
-static int isBlank(char c){
-  return c==' ' || c=='\t' || c=='\r' || c=='\n';
-}
-
-/* Check the placeholder z[0..n), "{{name}}": its name, blanks trimmed, is made of
-** [A-Za-z0-9_.] and its first segment is an allowed variable. */
-static int templateVar(const char *zField, const char *z, int n, char **pzErr){
-  const char *zName = z+2;
-  int nName = n-4, nHead = 0, i = 0;
-  sqlite3_str *p;
-  while( nName>0 && isBlank(zName[0]) ){ zName++; nName--; }
-  while( nName>0 && isBlank(zName[nName-1]) ) nName--;
-  while( nHead<nName && zName[nHead]!='.' ) nHead++;
-  while( i<nName && isNameChar(zName[i], 1) ) i++;
-  if( nName>0 && i==nName && nameIndex(zName, nHead, azVariable, COUNT(azVariable))>=0 ){
-    return SQLITE_OK;
-  }
-  p = sqlite3_str_new(0);
-  sqlite3_str_appendf(p, "apify: %s: unknown variable ", zField);
-  appendQuoted(p, z, n);
-  sqlite3_str_appendall(p, "; allowed: ");
-  appendList(p, azVariable, COUNT(azVariable));
-  return errorStr(pzErr, p);
-}
-
-/* Copy the template z[0..n) to *pzOut (sqlite3_malloc'd, *pnOut bytes), each placeholder outside
-** JSON strings replaced by zWith, checking every placeholder's variable on the way; those
-** inside strings ({{name}} with name in [A-Za-z0-9.]+) are checked only when bInterpolate. */
-static int templateReplace(const char *zField, const char *z, int n, int bInterpolate,
-                           const char *zWith, char **pzOut, int *pnOut, char **pzErr){
-  sqlite3_str *pOut = sqlite3_str_new(0);
-  int i, j, iCopy = 0, bString = 0, rc = SQLITE_OK;
-  for(i=0; rc==SQLITE_OK && i<n; i++){
-    if( bString ){
-      if( z[i]=='\\' ){
-        i++;
-      }else if( z[i]=='"' ){
-        bString = 0;
-      }else if( bInterpolate && z[i]=='{' && i+1<n && z[i+1]=='{' ){
-        for(j=i+2; j<n && isNameChar(z[j], 0); j++){}
-        if( j>i+2 && j+1<n && z[j]=='}' && z[j+1]=='}' ){
-          rc = templateVar(zField, &z[i], j+2-i, pzErr);
-          i = j+1;
-        }
-      }
-    }else if( z[i]=='"' ){
-      bString = 1;
-    }else if( z[i]=='{' && i+1<n && z[i+1]=='{' ){
-      for(j=i+2; j+1<n && (z[j]!='}' || z[j+1]!='}'); j++){}
-      if( j+1>=n ){
-        rc = errorf(pzErr, "apify: %s: unclosed \"{{\" at byte %d", zField, i);
-      }else{
-        rc = templateVar(zField, &z[i], j+2-i, pzErr);
-        sqlite3_str_append(pOut, &z[iCopy], i-iCopy);
-        sqlite3_str_appendall(pOut, zWith);
-        iCopy = j+2;
-        i = j+1;
-      }
-    }
-  }
-  sqlite3_str_append(pOut, &z[iCopy], n-iCopy);
-  *pnOut = sqlite3_str_length(pOut);
-  if( rc==SQLITE_OK ){
-    rc = strFinish(pOut, pzOut);
-  }else{
-    sqlite3_free(sqlite3_str_finish(pOut));
-  }
-  return rc;
-}
-
-/* Check that every member of the JSON object zJson is a string. */
-static int headersCheck(sqlite3 *db, ApifyRules *pRules, const char *zField, const char *zJson,
-                        char **pzErr){
-  sqlite3_stmt *pStmt = 0;
-  int rc = sqlPrepare(db, pRules, SQL_EACH, &pStmt);
-  if( rc==SQLITE_OK ) rc = sqlite3_bind_text(pStmt, 1, zJson, -1, SQLITE_STATIC);
-  while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
-    const char *zName = (const char*)sqlite3_column_text(pStmt, 0);
-    int eType = jsonType(sqlite3_column_text(pStmt, 1));
-    if( zName==0 || eType==JT_INVALID ){
-      rc = SQLITE_NOMEM;
-    }else if( eType!=JT_TEXT ){
-      sqlite3_str *p = sqlite3_str_new(0);
-      sqlite3_str_appendf(p, "apify: %s: the value of ", zField);
-      appendQuoted(p, zName, sqlite3_column_bytes(pStmt, 0));
-      sqlite3_str_appendf(p, " must be a string, not %s", azTypeName[eType]);
-      rc = errorStr(pzErr, p);
-    }
-  }
-  return sqlFinish(pRules, pStmt, rc);
-}
-
-/* See apify.h. The placeholders are replaced by null to check the JSON, and by "" to check that
-** a headers template is an object of strings (a placeholder may stand for a header's value). */
-int apifyTemplateCheck(sqlite3 *db, ApifyRules *pRules, const char *zField, const char *z,
-                       int n, int bHeaders, int bInterpolate, char **pzErr){
-  char *zNull = 0, *zText = 0;
-  int nNull = 0, nText = 0, eType = JT_INVALID, rc = SQLITE_OK;
-  *pzErr = 0;
-  if( z && n<0 ) n = (int)strlen(z);
-  if( z==0 || n==0 ) return SQLITE_OK;    /* absent, or the platform's default */
-  rc = templateReplace(zField, z, n, bInterpolate, "null", &zNull, &nNull, pzErr);
-  if( rc==SQLITE_OK && (int)strlen(zNull)==nNull ) rc = jsonTypeOf(db, pRules, zNull, nNull, &eType);
-  if( rc==SQLITE_OK && eType==JT_INVALID ){
-    rc = errorf(pzErr, "apify: %s is not valid JSON after its {{variables}} are replaced", zField);
-  }else if( rc==SQLITE_OK && bHeaders && eType!=JT_OBJECT ){
-    rc = errorf(pzErr, "apify: %s must be a JSON object of header names to string values", zField);
-  }else if( rc==SQLITE_OK && bHeaders ){
-    rc = templateReplace(zField, z, n, bInterpolate, "\"\"", &zText, &nText, pzErr);
-    if( rc==SQLITE_OK ) rc = headersCheck(db, pRules, zField, zText, pzErr);
-  }
-  sqlite3_free(zNull);
-  sqlite3_free(zText);
-  return rc;
 }
 
 /* ------------------------------------------------------------------------------------------ */
