@@ -703,14 +703,15 @@ int apifyRequestUpdate(sqlite3 *db, const char *zOld, const char *zNew, char **p
   static const char zSql[] =
     "WITH o AS (SELECT key, type, value FROM json_each(?1) WHERE key<>'idempotencyKey'),"
     "     n AS (SELECT key, type, value FROM json_each(?2) WHERE key<>'idempotencyKey')"
-    " SELECT json_group_object(key, v), count(*) FROM ("
-    "  SELECT n.key AS key, CASE WHEN n.type IN ('object','array') THEN json(n.value)"
-    "    WHEN n.type='true' THEN json('true') WHEN n.type='false' THEN json('false')"
-    "    ELSE n.value END AS v"
+    /* the JSON subtype does not survive a subquery: json() is applied in the aggregate */
+    " SELECT json_group_object(key, CASE WHEN t IN ('object','array') THEN json(v)"
+    "   WHEN t='true' THEN json('true') WHEN t='false' THEN json('false') ELSE v END),"
+    "   count(*) FROM ("
+    "  SELECT n.key AS key, n.type AS t, n.value AS v"
     "    FROM n LEFT JOIN o ON o.key=n.key"
     "   WHERE o.key IS NULL OR o.type<>n.type OR o.value IS NOT n.value"
     "  UNION ALL"
-    "  SELECT o.key, NULL FROM o LEFT JOIN n ON n.key=o.key WHERE n.key IS NULL)";
+    "  SELECT o.key, 'null', NULL FROM o LEFT JOIN n ON n.key=o.key WHERE n.key IS NULL)";
   sqlite3_stmt *pStmt = 0;
   int rc = sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0);
   *pzPut = 0;

@@ -940,6 +940,25 @@ static int sendNext(void *pArg, ApifyCall **pp){
   return rc;
 }
 
+/* When the webhook zData the API answered a create with is not the request zSent (keys aside),
+** *pzAs is the request it is (with key zKey); else NULL. */
+static int createdAs(WebhookTab *pTab, const char *zKey, const char *zSent, const char *zData,
+                     char **pzAs){
+  char *zIs = 0, *zPut = 0;
+  int rc = apifyRequestFromWebhook(pTab->db, pTab->pRules, zData, &zIs);
+  *pzAs = 0;
+  if( rc==SQLITE_OK && zIs ) rc = apifyRequestUpdate(pTab->db, zIs, zSent, &zPut);
+  if( rc==SQLITE_OK && zPut && zKey ){
+    rc = bodyWithKey(pTab->db, zIs, zKey, pzAs);
+  }else if( rc==SQLITE_OK && zPut ){
+    *pzAs = zIs;
+    zIs = 0;
+  }
+  sqlite3_free(zIs);
+  sqlite3_free(zPut);
+  return rc;
+}
+
 /* The record of an operation's outcome. zData: the API's data (cleaned), or NULL. *pbOk: whether
 ** it succeeded (set to 0 when the answer cannot be recorded as one). */
 static int sendRecord(Send *pSend, SendCall *p, int *pbOk, const char *zData, const char *zType,
@@ -992,8 +1011,23 @@ static int sendRecord(Send *pSend, SendCall *p, int *pbOk, const char *zData, co
   if( strcmp(zOp, "create")==0 ){
     o.zRequest = r->zPendingRequest;
     o.iGeneration = p->iGeneration;
-    /* What the key names: kept from a verified record, else what this create sends. */
-    if( r->eTrust!=APIFY_TRUST_VERIFIED || r->zOrigin==0 ) o.zOrigin = r->zPendingRequest;
+    /* What the key names: kept from a verified record, or one this transaction inserted (its
+    ** origin is what was inserted), else what this create sends. */
+    if( (r->eTrust!=APIFY_TRUST_VERIFIED && strcmp(r->zStatus, "pending")!=0) || r->zOrigin==0 ){
+      o.zOrigin = r->zPendingRequest;
+    }
+    if( bOk && zData && strcmp(r->zStatus, "pending")!=0 && rc==SQLITE_OK ){
+      /* A record created before (failed, say, after an attempt whose answer was lost): the API
+      ** answers its key with the webhook created first, which may not be this request. The
+      ** record says what the webhook is, and why it differs. */
+      rc = createdAs(pTab, r->zKey, r->zPendingRequest, zData, &zRequest);
+      if( rc==SQLITE_OK && zRequest ){
+        o.zRequest = zRequest;
+        zMsg = "the API answered with the webhook created first under this key, whose fields"
+               " differ from this request: UPDATE the row again to change them";
+        o.zErrorMessage = zMsg;
+      }
+    }
     o.zStatus = bOk ? "created" : "failed";
     o.zId = bOk ? zId : 0;
     o.zLocation = bOk ? zLocation : 0;
