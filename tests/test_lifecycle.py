@@ -716,5 +716,116 @@ class PlantedRecords(LifeCase):
         self.assertEqual([(e["method"], e["status"]) for e in self.sent()], [("GET", 200)])
 
 
+def has_remote_table():
+    """Whether the module under test has apify_remote_webhooks (branch h-rem)."""
+    r = shell(".mode list\nSELECT count(*) FROM pragma_module_list"
+              " WHERE name = 'apify_remote_webhooks';\n", token=None)
+    return r.lines == ["1"]
+
+
+class Recipes(LifeCase):
+    """sql/lifecycle.sql, adopt.sql, forget_deleted.sql and sync.sql as a user runs them
+    (`sqlite3 hooks.db < sql/FILE` from the repository root), checked against the emulator."""
+    db_name = "hooks.db"
+
+    def run_file(self, name):
+        with (ROOT / "sql" / name).open("rb") as script:
+            proc = subprocess.run(["sqlite3", self.db], stdin=script, capture_output=True,
+                                  env=self.emu.env(), cwd=str(ROOT), timeout=120)
+        out, err = proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8")
+        self.assertEqual((proc.returncode, err), (0, ""), out)
+        return out
+
+    def needs_remote(self):
+        if not has_remote_table():
+            self.skipTest("the module has no apify_remote_webhooks yet (branch h-rem)")
+
+    def test_lifecycle_sql_fixes_the_typo_and_deletes_the_retired(self):
+        self.run_file("lifecycle.sql")
+        log = self.emu.log()
+        self.assertEqual(collections.Counter((e["method"], e["status"]) for e in log),
+                         {("POST", 201): 4, ("PUT", 200): 2, ("DELETE", 204): 2})
+        for e in log:
+            if e["method"] == "PUT":
+                self.assertEqual(list(json.loads(e["body"])), ["requestUrl"])
+        remote = sorted((w["condition"]["actorId"], w["requestUrl"]) for w in self.emu.webhooks())
+        self.assertEqual(remote, [
+            ("BAuKn53AoncVoWb3q", "https://hooks.example.com/tripadvisor-hotels"),
+            ("XwOADhUViWuyvwYmu", "https://hooks.example.com/website-content-crawler")])
+        self.mark()
+        self.run_file("lifecycle.sql")
+        self.assertNothingSent("run again")
+
+    def test_adopt_sql_adopts_what_was_made_elsewhere(self):
+        self.needs_remote()
+        other = self.emu.request("POST", "/v2/webhooks", {
+            "requestUrl": "https://hooks.example.com/console", "eventTypes": ["TEST"],
+            "condition": {"actorId": "consoleActor"}}).json()["data"]["id"]
+        foreign = self.emu.request("POST", "/v2/webhooks", {
+            "requestUrl": "https://elsewhere.example.org/x", "eventTypes": ["TEST"],
+            "condition": {"actorId": "consoleActor"}}).json()["data"]["id"]
+        out = self.run_file("adopt.sql")
+        self.assertIn(other, out)
+        rows = {r["id"]: r for r in self.rows()}
+        self.assertEqual(len(rows), 2, "the sample's webhook and the console's")
+        self.assertNotIn(foreign, rows, "the WHERE on request_url leaves it alone")
+        self.assertEqual(rows[other]["operation"], "adopt")
+        self.assertTrue(all(r["status"] == "created" and r["verified"] == 1
+                            for r in rows.values()))
+        self.mark()
+        self.run_file("adopt.sql")
+        self.assertFalse([e for e in self.sent() if e["path"].startswith("/v2/webhooks/")],
+                         "run again: nothing adopted")
+
+    def test_forget_deleted_sql_forgets_what_was_deleted_elsewhere(self):
+        self.needs_remote()
+        self.run_file("forget_deleted.sql")
+        rows = self.rows()
+        self.assertEqual(len(rows), 2)
+        gone = rows[0]["id"]
+        self.assertEqual(self.emu.request("DELETE", f"/v2/webhooks/{gone}").status, 204)
+        self.mark()
+        out = self.run_file("forget_deleted.sql")
+        self.assertIn(gone, out)
+        sent = [(e["method"], e["path"], e["status"]) for e in self.sent()
+                if e["path"] != "/v2/webhooks"]
+        # The sample INSERT runs first and sees a created record: it sends nothing.
+        self.assertEqual(sent, [("DELETE", f"/v2/webhooks/{gone}", 404)])
+        self.assertEqual([r["id"] for r in self.rows()], [rows[1]["id"]])
+        [tomb] = [s for s in self.store() if s["status"] == "deleted"]
+        self.assertEqual((tomb["id"], tomb["http_status"]), (gone, 404))
+
+    def test_sync_sql_adopts_creates_deletes_and_leaves_the_rest_alone(self):
+        self.needs_remote()
+        stock = self.emu.request("POST", "/v2/webhooks", {
+            "requestUrl": "https://hooks.example.com/sync/stock",
+            "eventTypes": ["ACTOR.RUN.SUCCEEDED"],
+            "condition": {"actorId": "m2a1JjCzS7bp3ZcUe"}}).json()["data"]["id"]
+        other = self.emu.request("POST", "/v2/webhooks", {
+            "requestUrl": "https://hooks.example.com/other", "eventTypes": ["TEST"],
+            "condition": {"actorId": "m2a1JjCzS7bp3ZcUe"}}).json()["data"]["id"]
+        self.mark()
+        self.run_file("sync.sql")
+        posts = [json.loads(e["body"])["requestUrl"] for e in self.only("POST")]
+        self.assertEqual(sorted(posts), ["https://hooks.example.com/sync/legacy",
+                                         "https://hooks.example.com/sync/orders",
+                                         "https://hooks.example.com/sync/refunds"])
+        self.assertEqual([e["path"] for e in self.only("GET") if e["path"] != "/v2/webhooks"],
+                         [f"/v2/webhooks/{stock}"])
+        self.assertEqual(len(self.only("DELETE")), 1)
+        self.assertFalse(self.only("PUT"))
+        remote = sorted(w["requestUrl"] for w in self.emu.webhooks())
+        self.assertEqual(remote, ["https://hooks.example.com/other",
+                                  "https://hooks.example.com/sync/orders",
+                                  "https://hooks.example.com/sync/refunds",
+                                  "https://hooks.example.com/sync/stock"])
+        self.assertIn(other, self.remote(), "not wanted, not managed: left alone")
+        self.mark()
+        self.run_file("sync.sql")
+        self.assertEqual({e["path"] for e in self.sent()}, {"/v2/webhooks"},
+                         "run again: only the list is read")
+        self.assertEqual({e["method"] for e in self.sent()}, {"GET"})
+
+
 if __name__ == "__main__":
     unittest.main()
