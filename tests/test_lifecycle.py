@@ -204,6 +204,116 @@ class WholeLife(LifeCase):
         self.assertEqual(len(self.sent()), N_DELETED, "POSTs of the deleted only")
 
 
+class PutBodies(LifeCase):
+    """UPDATE sends PUT with the fields that changed, as JSON of the right type (WebhookUpdate:
+    no idempotencyKey, null for a field set to NULL), validated like a create before anything
+    is sent; an UPDATE that changes nothing sends nothing."""
+
+    def setUp(self):
+        super().setUp()
+        self.ok("INSERT INTO apify_webhooks(request_url, event_types, actor_id, description)"
+                " VALUES ('https://hooks.example.com/a', '[\"TEST\"]', 'actorA', 'first'),"
+                " ('https://hooks.example.com/b', '[\"TEST\"]', 'actorB', 'second');\n")
+        self.ids = {r["actor_id"]: r["id"] for r in self.rows()}
+        self.mark()
+
+    def put(self, sql, actor_id="actorA"):
+        """Run sql; return the one PUT's decoded body after checking its path and 200."""
+        self.ok(sql)
+        puts = self.sent()
+        self.assertEqual([(e["method"], e["path"]) for e in puts],
+                         [("PUT", f"/v2/webhooks/{self.ids[actor_id]}")], puts)
+        self.assertEqual(puts[0]["status"], 200, puts[0])
+        self.assertNotIn("idempotencyKey", puts[0]["body"])
+        return json.loads(puts[0]["body"])
+
+    def hook(self, actor_id="actorA"):
+        return self.remote()[self.ids[actor_id]]
+
+    def test_text_field(self):
+        body = self.put("UPDATE apify_webhooks SET description = 'changed'"
+                        " WHERE actor_id = 'actorA';\n")
+        self.assertEqual(body, {"description": "changed"})
+        self.assertEqual(self.hook()["description"], "changed")
+
+    def test_a_field_set_to_null_is_sent_as_null(self):
+        body = self.put("UPDATE apify_webhooks SET description = NULL"
+                        " WHERE actor_id = 'actorA';\n")
+        self.assertEqual(body, {"description": None})
+        self.assertIsNone(self.hook()["description"])
+
+    def test_event_types_go_as_an_array(self):
+        body = self.put("UPDATE apify_webhooks SET event_types = '[\"ACTOR.RUN.FAILED\"]'"
+                        " WHERE actor_id = 'actorA';\n")
+        self.assertEqual(body, {"eventTypes": ["ACTOR.RUN.FAILED"]})
+        self.assertEqual(self.hook()["eventTypes"], ["ACTOR.RUN.FAILED"])
+
+    def test_actor_id_goes_as_the_condition_object(self):
+        body = self.put("UPDATE apify_webhooks SET actor_id = 'actorZ'"
+                        " WHERE actor_id = 'actorA';\n")
+        self.assertEqual(body, {"condition": {"actorId": "actorZ"}})
+        self.assertEqual(self.hook()["condition"], {"actorId": "actorZ"})
+
+    def test_booleans_go_as_booleans(self):
+        body = self.put("UPDATE apify_webhooks SET do_not_retry = 1, ignore_ssl_errors = 1"
+                        " WHERE actor_id = 'actorA';\n")
+        self.assertEqual(body, {"ignoreSslErrors": True, "doNotRetry": True})
+        self.assertIs(self.hook()["doNotRetry"], True)
+
+    def test_the_webhook_column(self):
+        body = self.put("UPDATE apify_webhooks SET webhook = json_set(webhook, '$.description',"
+                        " 'via json') WHERE actor_id = 'actorB';\n", "actorB")
+        self.assertEqual(body, {"description": "via json"})
+
+    def test_the_row_reads_the_new_request_and_the_answer(self):
+        self.put("UPDATE apify_webhooks SET request_url = 'https://hooks.example.com/a2'"
+                 " WHERE actor_id = 'actorA';\n")
+        row = [r for r in self.rows() if r["actor_id"] == "actorA"][0]
+        self.assertEqual((row["status"], row["operation"], row["http_status"], row["request_url"],
+                          row["id"]),
+                         ("created", "update", 200, "https://hooks.example.com/a2",
+                          self.ids["actorA"]))
+        self.assertEqual(json.loads(row["response"])["requestUrl"], "https://hooks.example.com/a2")
+        self.assertIsNotNone(row["completed_at"])
+
+    def test_an_update_that_changes_nothing_sends_nothing(self):
+        self.ok("UPDATE apify_webhooks SET description = 'first' WHERE actor_id = 'actorA';\n"
+                "UPDATE apify_webhooks SET request_url = request_url;\n"
+                "BEGIN;\nUPDATE apify_webhooks SET description = 'x' WHERE actor_id = 'actorA';\n"
+                "UPDATE apify_webhooks SET description = 'first' WHERE actor_id = 'actorA';\n"
+                "COMMIT;\n")
+        self.assertNothingSent()
+
+    def test_an_invalid_row_fails_the_statement_before_anything_is_sent(self):
+        r = self.sql("UPDATE apify_webhooks SET event_types = CASE actor_id WHEN 'actorB'"
+                     " THEN '[\"ACTOR.RUN.SUCCEDED\"]' ELSE '[\"ACTOR.RUN.FAILED\"]' END;\n")
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('apify: row 2: eventTypes[0]: "ACTOR.RUN.SUCCEDED" is not an event type;'
+                      ' did you mean "ACTOR.RUN.SUCCEEDED"?', r.err)
+        r = self.sql("UPDATE apify_webhooks SET request_url = NULL WHERE actor_id = 'actorB';\n")
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("apify: row 1: requestUrl is required", r.err)
+        self.assertNothingSent()
+        self.assertEqual([r["event_types"] for r in self.rows()], ['["TEST"]', '["TEST"]'])
+
+    def test_outcome_columns_key_and_rowid_cannot_be_updated(self):
+        for sql, message in (
+                ("UPDATE apify_webhooks SET status = 'created';",
+                 "apify: row 1: status is set by the extension; it cannot be updated"),
+                ("UPDATE apify_webhooks SET id = 'x';",
+                 "apify: row 1: id is set by the extension; it cannot be updated"),
+                ("UPDATE apify_webhooks SET idempotency_key = 'k';",
+                 "apify: row 1: idempotency_key is the record's identity and cannot be updated;"
+                 " insert the request with the new key instead"),
+                ("UPDATE apify_webhooks SET rowid = 99;",
+                 "apify: row 1: rowid is assigned by the extension; it cannot be changed")):
+            with self.subTest(sql=sql):
+                r = self.sql(sql + "\n")
+                self.assertEqual(r.rc, 1, r)
+                self.assertIn(message, r.err)
+        self.assertNothingSent()
+
+
 class DeletedKeys(LifeCase):
     """Re-running the original INSERT after a DELETE creates each deleted webhook again, exactly
     once, whatever the API does with a deleted webhook's idempotency key."""
