@@ -444,6 +444,27 @@ class Transactions(LifeCase):
                          [url(i, fixed=False) for i in (1, 2, 3)])
         self.assertEqual(self.remote()[self.ids[actor(4)]]["description"], "kept")
 
+    def test_deleted_and_inserted_again_in_one_transaction_sends_nothing(self):
+        self.ok("BEGIN;\nDELETE FROM apify_webhooks WHERE actor_id = 'actor00004';\n"
+                + insert(typos=3).replace("ORDER BY n", "WHERE n = 4") + "COMMIT;\n")
+        self.assertNothingSent()
+
+        def unqueued(rows):
+            return [{k: v for k, v in r.items() if k != "queued_at"} for r in rows]
+        self.assertEqual(unqueued(self.rows()), unqueued(self.before))
+
+    def test_rollback_of_a_bulk_life_sends_nothing(self):
+        r = self.sql("BEGIN;\n" + UPDATE + DELETE
+                     + "INSERT INTO apify_webhooks(request_url, event_types, actor_id) VALUES"
+                       " ('https://hooks.example.com/r', '[\"TEST\"]', 'actorR');\n"
+                     + "SAVEPOINT s;\nDELETE FROM apify_webhooks;\nROLLBACK TO s;\n"
+                     + ".mode list\nSELECT status, count(*) FROM apify_webhooks GROUP BY 1;\n"
+                     + "ROLLBACK;\n")
+        self.assertEqual((r.rc, r.err), (0, ""), r)
+        self.assertEqual(r.lines, ["created|5", "pending|4"])
+        self.assertNothingSent()
+        self.assertEqual(self.rows(), self.before)
+
     def test_inserted_then_updated_sends_one_create_of_the_final_request(self):
         self.ok("BEGIN;\nINSERT INTO apify_webhooks(request_url, event_types, actor_id) VALUES"
                 " ('https://hooks.exmaple.com/new', '[\"TEST\"]', 'actorNew');\n" + UPDATE
@@ -605,6 +626,35 @@ class Faults(LifeCase):
                                 "script": ["429"] * 10})
         self.assertTrue(any(e["status"] == 429 for e in log))
 
+    def test_faults_that_outlast_the_retries_then_a_rerun_completes_exactly(self):
+        """Every PUT and DELETE answered 500 until the attempts run out: the webhooks and the
+        records stay as they were, each record keeps the reason; the same statements run again
+        once the API is well finish the job, nothing twice."""
+        n, keep = 20, 10
+        self.ok(actors(n=n, keep=keep) + insert(typos=n))
+        created = {r["actor_id"]: r for r in self.rows()}
+        self.emu.configure(fail_5xx=1.0)
+        self.ok("SELECT apify_config('max_attempts', 2);\n" + UPDATE + DELETE)
+        self.emu.configure(fail_5xx=0)
+        remote = self.remote()
+        self.assertEqual(len(remote), n)
+        self.assertTrue(all("exmaple" in w["requestUrl"] for w in remote.values()))
+        rows = self.rows()
+        self.assertEqual(len(rows), n)
+        for r in rows:
+            self.assertEqual((r["status"], r["id"], r["http_status"], r["error_type"]),
+                             ("created", created[r["actor_id"]]["id"], 500,
+                              "internal-server-error"), r)
+            self.assertIn("exmaple", r["request_url"])
+        self.mark()
+        self.ok(UPDATE + DELETE)
+        self.assertEqual(collections.Counter((e["method"], e["status"]) for e in self.sent()),
+                         {("PUT", 200): n, ("DELETE", 204): n - keep})
+        remote = self.remote()
+        self.assertEqual(sorted(w["requestUrl"] for w in remote.values()),
+                         sorted(url(i) for i in range(1, keep + 1)))
+        self.assertEqual(sorted(r["id"] for r in self.rows()), sorted(remote))
+
 
 class Adoption(LifeCase):
     """Webhooks made elsewhere (the official client, the API directly) adopted with
@@ -695,6 +745,17 @@ class Adoption(LifeCase):
         self.ok("INSERT INTO apify_webhooks(id) SELECT id FROM apify_webhooks_store;\n")
         self.assertNothingSent()
         self.assertEqual(self.rows(), before)
+
+    def test_an_adoption_pending_in_a_transaction_cannot_be_updated_yet(self):
+        [wid] = self.make_direct(1)
+        self.mark()
+        r = self.sql(f"BEGIN;\nINSERT INTO apify_webhooks(id) VALUES ('{wid}');\n"
+                     f"UPDATE apify_webhooks SET description = 'x' WHERE id = '{wid}';\n"
+                     "COMMIT;\n")
+        self.assertIn(f"apify: row 2: the webhook {wid} is adopted by this transaction; update"
+                      " it after its commit", r.err)
+        self.assertEqual([(e["method"], e["path"]) for e in self.sent()],
+                         [("GET", f"/v2/webhooks/{wid}")], "the adoption alone is committed")
 
     def test_an_unknown_id_is_a_failed_row_with_the_apis_404(self):
         self.ok("INSERT INTO apify_webhooks(id) VALUES ('NoSuchWebhook1234');\n")
