@@ -75,7 +75,8 @@ eventType, eventData, webhook {actionType, condition, requestUrl, isAdHoc}, call
 finishedAt, errorMessage, responseStatus, responseBody}]) come from POST /v2/webhooks/{id}/test
 and from simulated platform events (POST /_emulator/events below). Each is delivered at once,
 on the thread that asked, as ONE HTTP POST: never retried (doNotRetry changes nothing), a 2xx
-answer is SUCCEEDED, anything else FAILED. Only a requestUrl whose host is a loopback address
+answer is SUCCEEDED, anything else FAILED; meanwhile the dispatch is listed as ACTIVE with no
+calls, and the API keeps answering other requests. Only a requestUrl whose host is a loopback address
 (127.0.0.0/8, ::1, localhost) is contacted; any other host is never contacted nor even looked up:
 the dispatch is FAILED with one call whose errorMessage is "not delivered: the emulator delivers
 only to loopback addresses" and responseStatus null. A call records startedAt, finishedAt,

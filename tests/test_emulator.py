@@ -1458,6 +1458,18 @@ class Dispatches(DispatchCase):
         self.assertEqual(self.page("/v2/webhook-dispatches")["total"], 0)
         self.assertEqual(len(self.receiver.requests), 1)
 
+    def test_active_while_delivering_and_the_api_stays_free(self):
+        self.receiver.delay = 0.6
+        created = self.create(requestUrl=self.receiver.url)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            future = pool.submit(self.run_test, created["id"])
+            listed = self.emu.wait_for(
+                lambda emu: self.page("/v2/webhook-dispatches")["items"], timeout=5)
+            self.assertEqual((listed[0]["status"], listed[0]["calls"]), ("ACTIVE", []))
+            self.assertFalse(future.done())   # the list was answered during the delivery
+            self.assertEqual(future.result(timeout=10).json()["data"]["status"], "SUCCEEDED")
+        self.assertEqual(self.page("/v2/webhook-dispatches")["items"][0]["status"], "SUCCEEDED")
+
     def test_dispatches_of_a_deleted_webhook_stay_listed(self):
         created = self.create(requestUrl=self.receiver.url)
         dispatch = self.run_test(created["id"]).json()["data"]
@@ -1623,6 +1635,72 @@ class Rendering(DispatchCase):
                          % created["userId"])
         self.assertEqual(self.record(dispatch["id"])["variables"]["resource"],
                          {"defaultDatasetId": "DsIdAbcdefghijklm"})
+
+
+class PreviewAgreement(DispatchCase):
+    """What the emulator sends equals, byte for byte, what the extension's
+    apify_preview_dispatch() shows for the same webhook and variables (skipped while the
+    extension has no such function)."""
+
+    RESOURCE = {"id": "RunIdAbcdefghijkl", "meta": {"origin": "WEB"}, "n": [1, 2.5, -0.0, 1e20],
+                "q": 'say "hi"\n\t\u0001 é ☃ \U0001F600 </script>', "u": None, "b": True,
+                "nested": {"a": {"b": "deep"}}, "empty": ""}
+    CASES = [
+        {},
+        {"payloadTemplate": '{"a": {{resource}}, "b": {{ resource.nested.a }} , "c":{{globals}}}'},
+        {"shouldInterpolateStrings": True,
+         "payloadTemplate": '{"s": "x {{resource.q}} {{resource.n}} {{resource.u}} {{resource.b}}'
+                            ' {{resource.nested}} {{resource.empty}}|{{userId}}"}'},
+        {"payloadTemplate": '{"s": "x {{resource.q}}", "t": {{resource.q}}}'},
+        {"shouldInterpolateStrings": True,
+         "payloadTemplate": '[{{resource.n}}, "\\\\{{resource.id}}", "\\u0041{{resource.id}}"]'},
+        {"shouldInterpolateStrings": True, "payloadTemplate": '  {"x" : {{eventData}} }  \n',
+         "headersTemplate": '{"X-A": "1", "x-apify-webhook-dispatch-id": "no", '
+                            '"X-B": "{{resource.q}}", "Content-type": "t"}'},
+        {"headersTemplate": '{"X-A": {{resource.id}}, "X-C": "{{resource.id}}"}'},
+        {"payloadTemplate": '{"a": {{resource.nope}}}'},
+    ]
+
+    def preview(self, hook, variables):
+        """apify_preview_dispatch() through the sqlite3 shell: (result dict, None) or
+        (None, error message)."""
+        def q(value):
+            return "'" + json.dumps(value, ensure_ascii=False).replace("'", "''") + "'"
+        r = harness.shell(f"SELECT apify_preview_dispatch({q(hook)}, {q(variables)});\n",
+                          token=None)
+        if r.rc != 0:
+            return None, r.err.strip().rsplit(": apify: ", 1)[-1]
+        return json.loads(r.out, object_pairs_hook=lambda pairs: pairs), None
+
+    def setUp(self):
+        super().setUp()
+        r = harness.shell("SELECT count(*) > 0 FROM pragma_function_list "
+                          "WHERE name = 'apify_preview_dispatch';\n", token=None)
+        if r.out.strip() != "1":
+            self.skipTest(f"the extension has no apify_preview_dispatch() yet ({r.err.strip()})")
+
+    def test_payload_and_headers_agree(self):
+        for fields in self.CASES:
+            created = self.create(requestUrl=self.receiver.url, condition={"actorId": "A1"},
+                                  **fields)
+            test = self.run_test(created["id"]).json()["data"]
+            [event] = [d for d in self.emu.event("ACTOR.RUN.SUCCEEDED",
+                                                 {"actorId": "A1", "actorRunId": "R1"},
+                                                 resource=self.RESOURCE)
+                       if d["webhookId"] == created["id"]]
+            for dispatch in (test, event):
+                with self.subTest(fields=fields, eventType=dispatch["eventType"]):
+                    sent = self.record(dispatch["id"])
+                    shown, error = self.preview(created, sent["variables"])
+                    if error is not None:
+                        self.assertEqual(dispatch["calls"][0]["errorMessage"], error)
+                        self.assertIsNone(sent["payload"])
+                        continue
+                    shown = dict(shown)
+                    self.assertEqual(shown["payload"], sent["payload"])
+                    self.assertEqual([[k, v] for k, v in shown["headers"]],
+                                     [[k, "<dispatch id>" if k == "X-Apify-Webhook-Dispatch-Id"
+                                       else v] for k, v in sent["headers"]])
 
 
 class CommandLine(unittest.TestCase):
