@@ -356,6 +356,34 @@ class DeletedKeys(LifeCase):
         self.check_recreated("refuse")
 
 
+class DeletedElsewhere(LifeCase):
+    """A webhook deleted outside this database: DELETE through the table meets the API's 404,
+    which means gone; the same INSERT then creates it again, once."""
+
+    def test_404_is_gone_and_the_insert_creates_it_again(self):
+        self.ok(actors(n=3, keep=3) + insert(typos=0))
+        rows = {r["actor_id"]: r for r in self.rows()}
+        gone = rows[actor(2)]["id"]
+        self.assertEqual(self.emu.request("DELETE", f"/v2/webhooks/{gone}").status, 204)
+        self.mark()
+        self.ok(insert(typos=0))
+        self.assertNothingSent("the record still says created: the INSERT sends nothing")
+        self.ok(f"DELETE FROM apify_webhooks WHERE id = '{gone}';\n")
+        self.assertEqual([(e["method"], e["path"], e["status"]) for e in self.sent()],
+                         [("DELETE", f"/v2/webhooks/{gone}", 404)])
+        self.assertEqual(sorted(r["actor_id"] for r in self.rows()), [actor(1), actor(3)])
+        [tomb] = [s for s in self.store() if s["status"] == "deleted"]
+        self.assertEqual((tomb["id"], tomb["http_status"], tomb["operation"]),
+                         (gone, 404, "delete"))
+        self.mark()
+        self.ok(insert(typos=0))
+        posts = self.sent()
+        self.assertEqual([(e["method"], e["status"]) for e in posts], [("POST", 201)])
+        again = {r["actor_id"]: r for r in self.rows()}[actor(2)]
+        self.assertEqual((again["status"], again["id"]), ("created", posts[0]["webhookId"]))
+        self.assertEqual(len(self.remote()), 3)
+
+
 class ThroughPython(LifeCase):
     """The same life through Python's sqlite3 module: its implicit transactions send at
     commit()."""
