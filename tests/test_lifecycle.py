@@ -582,12 +582,20 @@ class UpdateOfFailedRows(LifeCase):
         self.assertEqual(row["status"], "failed")
         self.assertEqual(len(self.remote()), 1, "the cut create was applied")
         self.ok(UPDATE)
+        # The API answers the key with the webhook it created first: the row says what the
+        # webhook is (the old URL), never that the correction was made, and why.
         [after] = self.rows()
-        self.assertEqual((after["status"], after["request_url"]), ("created", url(1)))
         remote = self.remote()
         self.assertEqual(len(remote), 1)
+        self.assertEqual(after["status"], "created")
         self.assertEqual(remote[after["id"]]["requestUrl"], after["request_url"],
                          "the row and the account disagree")
+        self.assertIn("differ from this request: UPDATE the row again", after["error_message"])
+        # The UPDATE again is a PUT: the account ends holding the corrected request.
+        self.ok(UPDATE)
+        [final] = self.rows()
+        self.assertEqual((final["status"], final["request_url"]), ("created", url(1)))
+        self.assertEqual(self.remote()[final["id"]]["requestUrl"], url(1))
 
 
 class Faults(LifeCase):
