@@ -541,12 +541,14 @@ static int notVerified(WebhookTab *pTab, int iRow, const ApifyRecord *r, char **
     char *zAdopt = r->zId && isWebhookId(r->zId)
       ? sqlite3_mprintf("adopt the webhook to manage it (INSERT INTO %s(id) VALUES ('%s')), or ",
                         zT, r->zId) : sqlite3_mprintf("%s", "");
-    *pzErr = zAdopt ? sqlite3_mprintf("apify: row %d: the record %lld%s%s is not verified: this"
-                             " extension did not write it for this account (or wrote it under"
-                             " another token), so nothing is sent for it; %sforget the record"
-                             " (DELETE FROM \"%w_store\" WHERE seq=%lld)", iRow,
-                             (long long)r->iSeq, r->zId ? " of webhook " : "",
-                             r->zId ? r->zId : "", zAdopt, zT, (long long)r->iSeq) : 0;
+    char *zWhich = r->zId ? sqlite3_mprintf("of webhook %s", r->zId)
+                          : sqlite3_mprintf("%lld", (long long)r->iSeq);
+    *pzErr = zAdopt && zWhich ? sqlite3_mprintf("apify: row %d: the record %s is not verified:"
+                             " this extension did not write it for this account (or wrote it"
+                             " under another token), so nothing is sent for it; %sforget the"
+                             " record (DELETE FROM \"%w_store\" WHERE seq=%lld)", iRow, zWhich,
+                             zAdopt, zT, (long long)r->iSeq) : 0;
+    sqlite3_free(zWhich);
     sqlite3_free(zAdopt);
   }
   return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
