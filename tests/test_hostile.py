@@ -251,6 +251,40 @@ class Planted(HostileCase):
                          [("https://victim.example/hook", None),
                           ("https://victim.example/hook2", "mine")])
 
+    def test_planted_generation_does_not_change_the_key_sent(self):
+        # A record for exactly the victim's key, as a tombstone or a failure of a later
+        # generation: the create the victim's INSERT sends must be the one it sends on a fresh
+        # file (same body, same idempotency key), or a re-run elsewhere makes a second webhook.
+        fresh = self.path("fresh.db")
+        r = self.victim(ACTORS + BULK, db=fresh)
+        self.assertEqual((r.rc, r.err), (0, ""), r)
+        [expected] = self.bodies()
+        key = expected["idempotencyKey"]
+        for status, generation in (("deleted", 7), ("failed", 5), ("created", 3)):
+            with self.subTest(status=status, generation=generation):
+                self.emu.reset()
+                db = self.path(f"{status}.db")
+                plant(db, STORE, planted_record(key, dict(OWN, idempotencyKey=key), status,
+                                                generation=generation, id="Planted1"))
+                r = self.victim(ACTORS + BULK + ".mode list\nSELECT status, verified,"
+                                " idempotency_key FROM apify_webhooks;\n", db=db)
+                self.assertEqual(r.err, "", r)
+                self.assertEqual(self.bodies(), [expected])
+                self.assertEqual(output(r), [f"created|1|{key}"])
+
+    def test_adopting_the_webhook_a_planted_record_names(self):
+        # The way out the refusal names: adopt the webhook; the record then holds what the
+        # API says, not what the file said.
+        real = self.plant_over_a_real_webhook()
+        log = len(self.emu.log())
+        r = self.victim(f"INSERT INTO apify_webhooks(id) VALUES ({q(real)});\n"
+                        ".mode list\nSELECT id, status, verified, request_url FROM apify_webhooks"
+                        " WHERE id IS NOT NULL;\n")
+        self.assertEqual(r.err, "", r)
+        self.assertEqual(output(r), [f"{real}|created|1|{OWN['requestUrl']}"])
+        self.assertEqual([(e["method"], e["path"]) for e in self.emu.log()[log:]],
+                         [("GET", f"/v2/webhooks/{real}")])
+
     def plant_over_a_real_webhook(self):
         """A planted `created` record that names a webhook the victim really has (ids are not
         secret: they are in every dispatch), and a planted `failed` one. Returns the id."""
@@ -517,7 +551,7 @@ class RecordingServer:
 
     def __init__(self, answer, limit=50):
         self.answer, self.limit, self.requests = answer, limit, []
-        self.times = []
+        self.times, self.connections = [], 0
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -533,6 +567,7 @@ class RecordingServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 continue
+            self.connections += 1
             threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
 
     def handle(self, conn):
@@ -635,17 +670,24 @@ class NetworkCase(unittest.TestCase):
 class Proxy(NetworkCase):
 
     def test_no_proxy_for_plain_http_to_loopback(self):
+        # Every variable libcurl reads, each form of proxy; NO_PROXY empty so that none is
+        # excused. Not one connection may reach the proxy: it would see the token in clear.
         proxy = self.server(lambda raw: reply("502 Bad Gateway", {"error": "proxy"}))
         emu = self.emulator()
-        url = proxy.base_url
-        env = {"http_proxy": url, "HTTP_PROXY": url, "all_proxy": url, "ALL_PROXY": url,
-               "https_proxy": url, "HTTPS_PROXY": url, "NO_PROXY": "", "no_proxy": ""}
-        r = self.victim(f"SELECT apify_create_webhook({q(OWN)}) ->> 'id';\n" + ACTORS + BULK
-                        + "SELECT status FROM apify_webhooks;\n", emu.base_url, env=env)
-        self.assertEqual(r.err, "", r)
-        self.assertEqual(proxy.requests, [], "the proxy received the token in clear text")
-        self.assertEqual(len(emu.posts()), 2)
-        self.assertEqual(output(r), [emu.webhooks()[0]["id"], "created"])
+        for scheme in ("http", "socks5", "socks5h", "socks4"):
+            with self.subTest(scheme=scheme):
+                emu.reset()
+                url = proxy.base_url.replace("http:", scheme + ":")
+                env = {"http_proxy": url, "HTTP_PROXY": url, "all_proxy": url,
+                       "ALL_PROXY": url, "https_proxy": url, "HTTPS_PROXY": url,
+                       "NO_PROXY": "", "no_proxy": ""}
+                r = self.victim(f"SELECT apify_create_webhook({q(OWN)}) ->> 'id';\n" + ACTORS
+                                + BULK + "SELECT status FROM apify_webhooks;\n", emu.base_url,
+                                env=env, db=self.db + scheme)
+                self.assertEqual(r.err, "", r)
+                self.assertEqual(proxy.connections, 0, "the proxy was used")
+                self.assertEqual(len(emu.posts()), 2)
+                self.assertEqual(output(r), [emu.webhooks()[0]["id"], "created"])
 
 
 class ServerText(NetworkCase):
