@@ -79,6 +79,11 @@ def output(r):
     return [line for line in r.lines if line.strip() != "defensive on"]
 
 
+def stripped(r):
+    """The shell's stdout lines without the padding of `.mode line`."""
+    return [line.strip() for line in r.lines]
+
+
 def plant(db, *statements):
     """Write a file as an attacker would: Python's sqlite3, no extension."""
     conn = sqlite3.connect(db)
@@ -690,71 +695,106 @@ class Proxy(NetworkCase):
                 self.assertEqual(output(r), [emu.webhooks()[0]["id"], "created"])
 
 
-class ServerText(NetworkCase):
+def echo(raw):
+    """A server that echoes the Authorization header it received: into the error type, the
+    message and the body of a 400, or (for a request that mentions echo-ok) into the created
+    webhook's description and a header of a 201."""
+    seen = authorization(raw)
+    if b"echo-ok" in raw:
+        return created(raw, headers=[f"X-Seen: {seen}"], extra={"description": f"you sent {seen}"})
+    return reply("400 Bad Request", {"error": {"type": f"bad-{seen}", "message": f"you sent {seen}"},
+                                     "echo": seen})
 
-    def test_a_server_that_echoes_the_authorization_header(self):
-        def echo(raw):
-            seen = authorization(raw)
-            if b"echo-ok" in raw:
-                return created(raw, headers=[f"X-Seen: {seen}"],
-                               extra={"description": f"you sent {seen}"})
-            return reply("400 Bad Request",
-                         {"error": {"type": f"bad-{seen}", "message": f"you sent {seen}"},
-                          "echo": seen})
-        server = self.server(echo)
-        sql = ("SELECT apify_config('max_attempts', 1);\n"
-               f"SELECT apify_create_webhook({q(OWN)});\n"
-               f"SELECT apify_create_webhook({q(dict(OWN, description='echo-ok'))});\n"
-               + ACTORS + BULK
-               + BULK.replace("FROM actors", ", 'echo-ok' FROM actors").replace(
-                   "actor_id)", "actor_id, description)")
-               + ".mode line\nSELECT * FROM apify_webhooks;\n")
-        r = self.victim(sql, server.base_url)
-        self.assertGreaterEqual(len(server.requests), 4)
-        self.assertTrue(all(VICTIM.encode() in raw for raw in server.requests))
-        self.assertIn("<redacted>", r.err)
-        self.assertClean(r.out, "stdout")
-        self.assertClean(r.err, "stderr")
+
+NASTY = "\x1b[2J\x1b]0;pwned\x07\x1b[31mred\r\x08\x9b1m\x00end"
+
+
+def nasty(raw):
+    """A server whose error types and messages (as JSON escapes, or as raw bytes in a body
+    that is then not JSON), Location and stored answers hold escape sequences and other
+    control characters."""
+    if b"fail-raw" in raw:
+        return reply("400 Bad Request", b'{"error":{"type":"bad\x1b[31m","message":"raw '
+                     + NASTY.replace("\x00", "").encode() + b'"}}')
+    if b"fail" in raw:
+        return reply("400 Bad Request", {"error": {"type": "x" + NASTY, "message": "m" + NASTY}})
+    return created(raw, headers=[b"Location: https://api.apify.com/v2/webhooks/A\x1b[2J\x07B"],
+                   extra={"description": NASTY})
+
+
+class ServerText(NetworkCase):
+    """What a server says reaches a message or a column only cleaned: no control characters
+    (they become U+FFFD), never the token (it becomes <redacted>). The table and
+    apify_create_webhook are tested apart: they build their messages apart."""
+
+    ONE = "SELECT apify_config('max_attempts', 1);\n"
+
+    def assertFilesClean(self):
         for name in os.listdir(self.tmp.name):
             with open(os.path.join(self.tmp.name, name), "rb") as f:
                 self.assertClean(f.read(), name)
 
-    def test_control_characters_in_server_text(self):
-        nasty = "\x1b[2J\x1b]0;pwned\x07\x1b[31mred\r\x08\x9b1m\x00end"
-        escaped = json.dumps(nasty)[1:-1]     # as JSON escapes
-        raw_nasty = nasty.replace("\x00", "").encode()
-
-        def answer(raw):
-            if b"fail-raw" in raw:
-                body = (b'{"error":{"type":"bad\x1b[31m","message":"raw ' + raw_nasty
-                        + b'"}}')
-                return reply("400 Bad Request", body)
-            if b"fail" in raw:
-                return reply("400 Bad Request",
-                             {"error": {"type": "x" + nasty, "message": "m" + nasty}})
-            return created(raw, headers=[b"Location: https://api.apify.com/v2/webhooks/A\x1b[2J"
-                                         b"\x07B"], extra={"description": nasty})
-        server = self.server(answer)
-        bulk = (BULK.replace("actor_id)", "actor_id, description)")
-                .replace("FROM actors", ", d FROM actors, (SELECT 'ok' AS d UNION ALL"
-                         " SELECT 'fail' UNION ALL SELECT 'fail-raw')"))
-        r = self.victim("SELECT apify_config('max_attempts', 1);\n"
-                        + "".join(f"SELECT apify_create_webhook({q(dict(OWN, description=d))});\n"
-                                  for d in ("ok", "fail", "fail-raw"))
-                        + ACTORS + bulk
-                        + ".mode line\nSELECT * FROM apify_webhooks;\n", server.base_url)
-        self.assertEqual(len(server.requests), 6, r)
-        self.assertEqual(r.err.count("Runtime error near line "), 2, r)
-        self.assertClean(r.out, "stdout")
-        self.assertClean(r.err, "stderr")
+    def assertColumnsClean(self):
         conn = sqlite3.connect(self.db)
         self.addCleanup(conn.close)
-        for row in conn.execute("SELECT location, error_type, error_message, response"
-                                " FROM apify_webhooks_store"):
+        rows = conn.execute("SELECT location, error_type, error_message, response"
+                            " FROM apify_webhooks_store").fetchall()
+        self.assertTrue(rows)
+        for row in rows:
             for value in row:
                 if value is not None:
                     self.assertClean(value, f"a column: {row!r}")
-        self.assertNotIn(escaped, r.out)
+
+    def test_echoed_token_in_the_table(self):
+        server = self.server(echo)
+        r = self.victim(self.ONE + ACTORS + BULK
+                        + BULK.replace("FROM actors", ", 'echo-ok' FROM actors").replace(
+                            "actor_id)", "actor_id, description)")
+                        + ".mode line\nSELECT * FROM apify_webhooks;\n", server.base_url)
+        self.assertEqual(r.err, "", r)
+        self.assertEqual(len(server.requests), 2)
+        self.assertTrue(all(VICTIM.encode() in raw for raw in server.requests))
+        self.assertIn("error_message = you sent Bearer <redacted>", stripped(r))
+        self.assertClean(r.out, "stdout")
+        self.assertColumnsClean()
+        self.assertFilesClean()
+
+    def test_echoed_token_from_apify_create_webhook(self):
+        server = self.server(echo)
+        r = self.victim(self.ONE + f"SELECT apify_create_webhook({q(OWN)});\n"
+                        f"SELECT apify_create_webhook({q(dict(OWN, description='echo-ok'))})"
+                        " ->> 'description';\n", server.base_url)
+        self.assertEqual(len(server.requests), 2)
+        self.assertEqual(errors(r), ["apify: 400 bad-Bearer <redacted>: you sent Bearer"
+                                     " <redacted>"], r)
+        self.assertEqual(output(r), ["1", "you sent Bearer <redacted>"])
+        self.assertClean(r.out, "stdout")
+        self.assertClean(r.err, "stderr")
+
+    def test_control_characters_in_the_table(self):
+        server = self.server(nasty)
+        bulk = (BULK.replace("actor_id)", "actor_id, description)")
+                .replace("FROM actors", ", d FROM actors, (SELECT 'ok' AS d UNION ALL"
+                         " SELECT 'fail' UNION ALL SELECT 'fail-raw')"))
+        r = self.victim(self.ONE + ACTORS + bulk
+                        + ".mode line\nSELECT * FROM apify_webhooks;\n", server.base_url)
+        self.assertEqual(r.err, "", r)
+        self.assertEqual(len(server.requests), 3, r)
+        self.assertIn("error_type = x\ufffd[2J\ufffd]0;pwned\ufffd\ufffd[31mred\ufffd"
+                      "\ufffd\ufffd1m", stripped(r))
+        self.assertClean(r.out, "stdout")
+        self.assertColumnsClean()
+
+    def test_control_characters_from_apify_create_webhook(self):
+        server = self.server(nasty)
+        r = self.victim(self.ONE + "".join(
+            f"SELECT apify_create_webhook({q(dict(OWN, description=d))}) ->> 'id';\n"
+            for d in ("ok", "fail", "fail-raw")), server.base_url)
+        self.assertEqual(len(server.requests), 3, r)
+        self.assertEqual(r.err.count("Runtime error near line "), 2, r)
+        self.assertEqual(output(r), ["1", "AbCdEfGhIjKlMnOpQ"])
+        self.assertClean(r.out, "stdout")
+        self.assertClean(r.err, "stderr")
 
 
 class KeyLog(NetworkCase):
