@@ -409,6 +409,34 @@ class StoreObjects(HostileCase):
         self.assertEqual(errors(r), [message.format("row 1: "), message.format("")], r)
         self.assertOnlyOwnSent(0)
 
+    def test_a_store_with_the_files_own_rules_is_refused_before_sending(self):
+        # A store of exactly the extension's columns, with rules of the file's: a CHECK, an
+        # index whose expression or WHERE fails once a record turns 'created', a UNIQUE index
+        # on status, a DEFAULT that changes the generation (and so the idempotency key sent).
+        # Each would let the file decide what is sent or make every commit fail after sending
+        # (the webhook created, its record rolled back). The store must be refused before
+        # anything is sent, naming what to remove.
+        boom = "abs(-9223372036854775808)"
+        variants = {
+            "check": (STORE[:-1] + ", CHECK (status <> 'created'))", "apify_webhooks_store"),
+            "expression_index": (STORE + f"; CREATE INDEX boom ON apify_webhooks_store("
+                                 f"CASE WHEN status = 'created' THEN {boom} END)", "boom"),
+            "partial_index": (STORE + "; CREATE INDEX boom ON apify_webhooks_store(seq)"
+                              f" WHERE status = 'created' AND {boom}", "boom"),
+            "unique_index": (STORE + "; CREATE UNIQUE INDEX boom ON"
+                             " apify_webhooks_store(status)", "boom"),
+            "default": (STORE.replace("DEFAULT 1", "DEFAULT 7"), "apify_webhooks_store"),
+        }
+        for variant, (schema, name) in variants.items():
+            with self.subTest(variant):
+                self.emu.reset()
+                db = self.path(f"{variant}.db")
+                plant(db, schema)
+                r = self.victim(ACTORS + BULK + BULK.replace("/hook", "/hook2"), db=db)
+                self.assertEqual(self.emu.log(), [], f"sent before the store was refused: {r}")
+                self.assertTrue(r.err.startswith("Runtime error near line 4: apify: row 1: "), r)
+                self.assertIn(f'"{name}"', r.err.splitlines()[0])
+
     def test_a_store_of_another_shape_is_refused(self):
         plant(self.db, "CREATE TABLE apify_webhooks_store(seq INTEGER PRIMARY KEY,"
                        " request TEXT, status TEXT DEFAULT 'created');")
