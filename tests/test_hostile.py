@@ -28,7 +28,7 @@ import threading
 import time
 import unittest
 
-from tests.harness import (EXT, Emulator, EmulatorCase, connect, local_rows, self_signed_cert,
+from tests.harness import (Emulator, EmulatorCase, connect, local_rows, self_signed_cert,
                            shell, start_shell)
 
 VICTIM = "tok-VICTIM-Vq7Zk2Lp9Wz4Rk8Vt3Nh6Yb1"      # distinctive: found anywhere, it leaked
@@ -777,8 +777,8 @@ def echo(raw):
     seen = authorization(raw)
     if b"echo-ok" in raw:
         return created(raw, headers=[f"X-Seen: {seen}"], extra={"description": f"you sent {seen}"})
-    return reply("400 Bad Request", {"error": {"type": f"bad-{seen}", "message": f"you sent {seen}"},
-                                     "echo": seen})
+    return reply("400 Bad Request", {"error": {"type": f"bad-{seen}",
+                                               "message": f"you sent {seen}"}, "echo": seen})
 
 
 NASTY = "\x1b[2J\x1b]0;pwned\x07\x1b[31mred\r\x08\x9b1m\x00end"
@@ -923,30 +923,31 @@ class Stalls(NetworkCase):
     def test_a_huge_retry_after_is_bounded_by_max_retry_time(self):
         # 429 with Retry-After: 86400. The statement that hears it ends within about
         # max_retry_time_ms, and what it heard holds the connection no longer than that bound
-        # after it: the next statement, from the first one's start, within 2 s and a margin.
+        # after it: the next statement, from the first one's start, within 2 s and a margin
+        # (2 s: slow hosts, sanitizer builds).
         emu = self.emulator(retry_after=86400)
         conn, timed = self.session(emu)
         emu.configure(script=["429"] * 20)
         first, error = timed(f"SELECT apify_create_webhook({q(OWN)})")
-        self.assertLess(first, 3.0, error)
+        self.assertLess(first, 4.0, error)
         self.assertEqual(error, "apify: 429 rate-limit-exceeded: You have exceeded the rate"
                                 " limit of 60 requests per second")
         emu.configure(script=[])
         second, error = timed(f"SELECT apify_create_webhook({q(OWN)})")
         self.assertIsNone(error)
-        self.assertLess(first + second, 3.0, "the pause outlived its bound")
+        self.assertLess(first + second, 4.0, "the pause outlived its bound")
         # The same through the table: the row fails within the bound, the retry recipe then
         # creates it without waiting out the server's day.
         emu.configure(script=["429"] * 20)
         first, error = timed(BULK)
-        self.assertLess(first, 3.0, error)
+        self.assertLess(first, 4.0, error)
         self.assertIsNone(error)
         self.assertEqual(conn.execute("SELECT status, http_status FROM apify_webhooks").fetchall(),
                          [("failed", 429)])
         emu.configure(script=[])
         second, error = timed(RETRY)
         self.assertIsNone(error)
-        self.assertLess(first + second, 3.0, "the pause outlived its bound")
+        self.assertLess(first + second, 4.0, "the pause outlived its bound")
         self.assertEqual(conn.execute("SELECT status FROM apify_webhooks").fetchall(),
                          [("created",)])
         self.assertEqual(len(emu.posts()), 4)
