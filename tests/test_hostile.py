@@ -140,13 +140,14 @@ class HostileCase(EmulatorCase):
         """The JSON bodies of every POST the emulator received."""
         return [json.loads(e["body"]) for e in self.emu.posts()]
 
-    def assertOnlyOwnSent(self, n_own=1, url=OWN["requestUrl"]):
-        """Every request the emulator received is a POST of the victim's own webhook, made with
-        the victim's token, and nothing names the attacker's URL."""
+    def assertOnlyOwnSent(self, n_own=1, url=OWN["requestUrl"], n_posts=None):
+        """Every request the emulator received (n_posts, default n_own) is a POST of the
+        victim's own webhook, made with a token it accepts, nothing names the attacker's URL,
+        and n_own webhooks exist."""
         log = self.emu.log()
         self.assertNotIn("evil.example", json.dumps(log))
         self.assertEqual([(e["method"], e["path"], e["auth"]) for e in log],
-                         [("POST", "/v2/webhooks", "valid")] * n_own, log)
+                         [("POST", "/v2/webhooks", "valid")] * (n_posts or n_own), log)
         for body in self.bodies():
             self.assertEqual(body["requestUrl"], url, body)
         hooks = self.emu.webhooks()
@@ -289,6 +290,29 @@ class Planted(HostileCase):
         self.assertEqual(output(r), [f"{real}|created|1|{OWN['requestUrl']}"])
         self.assertEqual([(e["method"], e["path"]) for e in self.emu.log()[log:]],
                          [("GET", f"/v2/webhooks/{real}")])
+
+    def test_planted_record_holding_the_id_the_api_answers_with(self):
+        # The victim's webhook exists already (made from another file: same request, same
+        # key); the file holds a planted record with its id (ids are not secret). The victim's
+        # INSERT gets that id back from the API: the row must say so, not show the planted
+        # record as theirs, and the retry recipe completes it once the planted record is gone.
+        r = self.victim(ACTORS + BULK, db=self.path("other.db"))
+        self.assertEqual((r.rc, r.err), (0, ""), r)
+        [hook] = self.emu.webhooks()
+        plant(self.db, STORE, planted_record("planted", dict(OWN, requestUrl=EVIL), "created",
+                                             id=hook["id"], http_status=201))
+        r = self.victim(ACTORS + BULK + ".mode list\nSELECT rowid, id, status, verified,"
+                        " error_message FROM apify_webhooks ORDER BY rowid;\n")
+        self.assertEqual(r.err, "", r)
+        self.assertEqual(output(r), [
+            f"1|{hook['id']}|unverified|0|",
+            f"2||failed|1|the API answered with webhook {hook['id']}, which record 1 already"
+            " holds"])
+        r = self.victim("DELETE FROM apify_webhooks_store WHERE seq = 1;\n" + RETRY
+                        + ".mode list\nSELECT rowid, id, status, verified FROM apify_webhooks;\n")
+        self.assertEqual(r.err, "", r)
+        self.assertEqual(output(r), [f"2|{hook['id']}|created|1"])
+        self.assertOnlyOwnSent(1, n_posts=3)    # the same key each time: one webhook
 
     def plant_over_a_real_webhook(self):
         """A planted `created` record that names a webhook the victim really has (ids are not
