@@ -314,6 +314,18 @@ class Planted(HostileCase):
         self.assertEqual(output(r), [f"2|{hook['id']}|created|1"])
         self.assertOnlyOwnSent(1, n_posts=3)    # the same key each time: one webhook
 
+    def test_a_planted_record_that_is_not_json_does_not_break_the_table(self):
+        # One planted record whose request is not JSON: the victim must still be able to read
+        # the table (the record shown as unverified), run the retry recipe and add their own.
+        plant(self.db, STORE, planted_record("broken", {}, "failed"),
+              "UPDATE apify_webhooks_store SET request = 'not json', origin = 'not json'")
+        r = self.victim(".mode list\nSELECT rowid, status, verified FROM apify_webhooks;\n"
+                        + RETRY + ACTORS + BULK
+                        + "SELECT rowid, status, verified FROM apify_webhooks ORDER BY rowid;\n")
+        self.assertEqual(r.err, "", r)
+        self.assertEqual(output(r), ["1|unverified|0", "1|unverified|0", "2|created|1"])
+        self.assertOnlyOwnSent(1)
+
     def plant_over_a_real_webhook(self):
         """A planted `created` record that names a webhook the victim really has (ids are not
         secret: they are in every dispatch), and a planted `failed` one. Returns the id."""
