@@ -261,7 +261,8 @@ int apifyStoreCheck(ApifyStore *p, char **pzErr){
                                " \"%w\".\"%w\"", zType, zName, p->zDb,
                                strcmp(zType, "trigger")==0 ? "is a trigger on" : "stands in for",
                                p->zName, zTable, strcmp(zType, "trigger")==0 ? "TRIGGER" :
-                               strcmp(zType, "view")==0 ? "VIEW" : "TABLE", p->zDb, zName);
+                               strcmp(zType, "view")==0 ? "VIEW" :
+                               strcmp(zType, "index")==0 ? "INDEX" : "TABLE", p->zDb, zName);
       if( *pzErr==0 ) rc = SQLITE_NOMEM;
     }
   }
