@@ -790,6 +790,7 @@ static int heardReplay(ApifyStore *p){
     sqlite3_int64 iSeq = 0;
     int bFound = 0;
     memset(&o, 0, sizeof(o));
+    memset(&r, 0, sizeof(r));
     o.zKey = (const char*)sqlite3_column_text(pList, 2);
     o.zOrigin = (const char*)sqlite3_column_text(pList, 3);
     o.zRequest = (const char*)sqlite3_column_text(pList, 4);

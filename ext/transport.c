@@ -173,6 +173,7 @@ static int isUnsent(CURLcode cc){
 }
 
 int apifyHttpCheck(const ApifyConfig *pCfg, char **pzErr){
+  const char *zKeyLog = getenv("SSLKEYLOGFILE");
   char *zScheme = 0, *zHost = 0;
   int rc;
   *pzErr = 0;
@@ -197,12 +198,12 @@ int apifyHttpCheck(const ApifyConfig *pCfg, char **pzErr){
     }else{
       rc = SQLITE_OK;
     }
-  }else if( rc==SQLITE_OK && getenv("SSLKEYLOGFILE") && getenv("SSLKEYLOGFILE")[0] ){
+  }else if( rc==SQLITE_OK && zKeyLog && zKeyLog[0] ){
     /* libcurl would write the keys of the TLS sessions that carry the token to that file. */
     rc = SQLITE_ERROR;
     *pzErr = sqlite3_mprintf("apify: SSLKEYLOGFILE is set, so libcurl would write the keys of "
                              "the TLS sessions that carry your token to \"%s\"; unset it to "
-                             "send", getenv("SSLKEYLOGFILE"));
+                             "send", zKeyLog);
   }
   if( rc==SQLITE_ERROR && *pzErr==0 ) rc = SQLITE_NOMEM;
   sqlite3_free(zScheme);

@@ -159,7 +159,8 @@ static int sqlToken(const char *z, int *pi, char *zName, int nName, int *pnName)
     return -1;
   }
   if( z[i]=='"' || z[i]=='`' || z[i]=='[' || z[i]=='\'' ){
-    char cEnd = z[i]=='[' ? ']' : z[i];
+    char cEnd = z[i];
+    if( cEnd=='[' ) cEnd = ']';
     int bName = z[i]!='\'';
     for(i++; z[i]; i++){
       if( z[i]==cEnd ){

@@ -594,7 +594,7 @@ static int insertRow(WebhookTab *pTab, int iRow, sqlite3_value **aCol, sqlite3_i
                      char **pzErr){
   ApifyRecord r;
   char *zJson = 0, *zBody = 0, *zKey = 0;
-  const char *zOp = 0;
+  const char *zOp;
   int i, nJson = 0, bFound = 0, bAdopt = 1, rc = SQLITE_OK;
 
   memset(&r, 0, sizeof(r));
@@ -733,16 +733,18 @@ static int deleteRow(WebhookTab *pTab, int iRow, sqlite3_int64 iSeq, char **pzEr
   int bFound = 0;
   int rc = apifyStoreFind(pTab->pStore, 's', 0, iSeq, &r, &bFound);
   if( rc==SQLITE_OK && bFound ){
-    if( pendingIs(&r, "update") ){
+    /* a webhook to delete: one being updated, or a verified created one */
+    int bWebhook = pendingIs(&r, "update")
+                || (r.zPending==0 && strcmp(r.zStatus, "created")==0
+                    && r.eTrust==APIFY_TRUST_VERIFIED);
+    if( bWebhook ){
       rc = pend(pTab, iSeq, "delete", 0, iRow);
     }else if( r.zPending && strcmp(r.zStatus, "deleted")==0 ){
       rc = pend(pTab, iSeq, 0, 0, iRow);            /* a re-creation taken back */
     }else if( r.zPending || strcmp(r.zStatus, "created")!=0 ){
       rc = apifyStoreForget(pTab->pStore, iSeq);    /* never a webhook (this way): forgotten */
-    }else if( r.eTrust!=APIFY_TRUST_VERIFIED ){
-      rc = notVerified(pTab, iRow, &r, pzErr);
     }else{
-      rc = pend(pTab, iSeq, "delete", 0, iRow);
+      rc = notVerified(pTab, iRow, &r, pzErr);      /* created, but not verified */
     }
   }
   apifyRecordFree(&r);
@@ -1185,6 +1187,7 @@ static int webhookSync(sqlite3_vtab *pVtab){
   }
   sqlite3_free(send.zAbort);
   if( rc==SQLITE_OK ) rc = apifyQueueClear(pTab->pStore);
+  /* cppcheck-suppress memleak ; tabFail() takes zErr: it becomes the table's message or is freed */
   return tabFail(pTab, rc, &zErr);
 }
 
