@@ -273,12 +273,18 @@ static int requestReadable(WebhookCursor *pCur){
   for(i=0; i<N_REQUEST_COL; i++){
     if( sqlite3_column_type(pScan, SC_FIELD0+i)!=SQLITE_NULL ) return SQLITE_OK;
   }
-  rc = sqlite3_prepare_v2(pCur->pTab->db, "SELECT json_type(?1)", -1, &pType, 0);
+  /* json_type() fails on malformed JSON (not JSON indeed: the NULLs stand) and on no memory */
+  rc = sqlite3_prepare_v2(pCur->pTab->db, "SELECT json_type(?1, '$.requestUrl')", -1, &pType, 0);
   if( rc==SQLITE_OK ){
     sqlite3_bind_value(pType, 1, sqlite3_column_value(pScan, SC_REQUEST));
-    rc = sqlite3_step(pType)==SQLITE_ROW ? SQLITE_NOMEM : sqlite3_errcode(pCur->pTab->db);
+    if( sqlite3_step(pType)==SQLITE_ROW ){
+      /* JSON: its requestUrl came out NULL only for want of memory */
+      rc = sqlite3_column_type(pType, 0)==SQLITE_NULL ? SQLITE_OK : SQLITE_NOMEM;
+    }else{
+      rc = sqlite3_errcode(pCur->pTab->db);
+      if( rc==SQLITE_ERROR ) rc = SQLITE_OK;
+    }
     sqlite3_finalize(pType);
-    if( rc==SQLITE_ERROR ) rc = SQLITE_OK;    /* malformed: not JSON indeed */
   }
   return rc;
 }
