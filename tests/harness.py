@@ -51,7 +51,7 @@ def _open(req, timeout, context):
 # Knobs with a command-line flag of their own; a list becomes a repeated or comma-joined flag.
 _CLI_KNOBS = ("latency_ms", "rate_limit", "rate_limit_header", "retry_after", "fail_5xx",
               "cut_after_create", "slow_ms", "slow", "malformed", "max_webhooks", "seed", "script",
-              "draw_by_body")
+              "draw_by_body", "deleted_keys", "delivery_timeout_ms")
 
 
 class Response:
