@@ -411,7 +411,7 @@ static void createFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 static void testFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   Apify *p = (Apify*)sqlite3_user_data(ctx);
   OneCall one;
-  char *zPath = 0, *zErr = 0, *zOut = 0;
+  char *zPath = 0, *zErr = 0;
   const char *zId;
   int rc;
   (void)argc;
@@ -438,7 +438,7 @@ static void testFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     rc = apifyHttpSend(p->pHttp, one.db, &p->cfg, 1, oneNext, oneDone, &one);
   }
   if( rc==SQLITE_OK && one.zData ){
-    zOut = apifyTextClean(one.zData, -1, p->cfg.zToken, 1);
+    char *zOut = apifyTextClean(one.zData, -1, p->cfg.zToken, 1);
     if( zOut ){
       sqlite3_result_text(ctx, zOut, -1, sqlite3_free);
       sqlite3_result_subtype(ctx, JSON_SUBTYPE);

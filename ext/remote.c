@@ -405,17 +405,19 @@ static int remoteBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
   int i, iUse = -1, idxNum = IDX_ALL;
   for(i=0; i<pInfo->nConstraint; i++){
     const struct sqlite3_index_constraint *pCons = &pInfo->aConstraint[i];
+    int idxThis = IDX_ALL;
     if( !pCons->usable || pCons->op!=SQLITE_INDEX_CONSTRAINT_EQ ) continue;
-    if( pTab->pKind==&dispatchKind && pCons->iColumn==DS_WEBHOOK_ARG ){
+    if( pTab->pKind==&dispatchKind ){
+      if( pCons->iColumn==DS_WEBHOOK_ARG ) idxThis = IDX_HOOK;
+    }else if( pCons->iColumn==WH_ACTOR_ID ){
+      idxThis = IDX_ACTOR;
+    }else if( pCons->iColumn==WH_ACTOR_TASK_ID ){
+      idxThis = IDX_TASK;
+    }
+    /* actor_id wins over actor_task_id: the smaller idxNum */
+    if( idxThis!=IDX_ALL && (idxNum==IDX_ALL || idxThis<idxNum) ){
       iUse = i;
-      idxNum = IDX_HOOK;
-    }else if( pTab->pKind==&webhookKind && pCons->iColumn==WH_ACTOR_ID ){
-      iUse = i;
-      idxNum = IDX_ACTOR;
-    }else if( pTab->pKind==&webhookKind && pCons->iColumn==WH_ACTOR_TASK_ID
-           && idxNum!=IDX_ACTOR ){
-      iUse = i;
-      idxNum = IDX_TASK;
+      idxNum = idxThis;
     }
   }
   if( pTab->pKind==&dispatchKind && idxNum==IDX_ALL ){
