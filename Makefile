@@ -35,11 +35,12 @@ else
 endif
 
 EXT     := $(BUILD)/apify.$(SO)
-SRC     := ext/apify.c ext/request.c ext/transport.c ext/store.c ext/vtab.c ext/trust.c
+SRC     := ext/apify.c ext/request.c ext/template.c ext/transport.c ext/store.c ext/vtab.c \
+           ext/trust.c
 SRC     += ext/remote.c
 HDR     := ext/apify.h
 # The unit tests link the C pieces directly against libsqlite3 (SQLITE_CORE: no routine table).
-UNIT_SRC := ext/request.c ext/transport.c
+UNIT_SRC := ext/request.c ext/template.c ext/transport.c
 UNIT    := $(BUILD)/test_request
 
 .PHONY: all deps test unit demo bench install clean
@@ -155,7 +156,7 @@ test-asan: $(ASAN_DIR)/apify.$(SO) $(addprefix $(ASAN_DIR)/,$(UNIT_NAMES))
 # tests/fuzz/corpus/T, with tests/fuzz/apify.dict; a crash, a leak, an undefined behaviour or a
 # broken invariant (see each target's header) stops it, keeps the input as
 # build/fuzz/artifacts/T-crash-..., and fails the target. Replay one with: build/fuzz/T FILE
-# The targets call request.c (and transport.c's URL parser); all of ext/ is linked so that
+# The targets call request.c and template.c (and transport.c's URL parser); all of ext/ is linked so that
 # they keep building whatever request.c comes to call.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60

@@ -75,6 +75,7 @@ void apifyUnref(void *pArg){
   sqlite3_free(p->cfg.zBaseUrl);
   sqlite3_free(p->cfg.zCaFile);
   apifyHttpClose(p->pHttp);
+  apifyHeardClose(p);
   sqlite3_free(p);
 }
 
@@ -261,6 +262,7 @@ static int apifyNew(Apify **pp){
   if( p==0 ) return SQLITE_NOMEM;
   memset(p, 0, sizeof(*p));
   p->nRef = 1;
+  sqlite3_randomness(sizeof(p->aSession), p->aSession);   /* seals this session's queue */
   for(i=0; i<N_SETTING; i++){
     const Setting *pSet = &aSetting[i];
     if( pSet->eKind=='r' ) *settingReal(&p->cfg, pSet) = pSet->rDefault;
@@ -381,11 +383,18 @@ static void createFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     rc = apifyHttpSend(p->pHttp, one.db, &p->cfg, 1, oneNext, oneDone, &one);
   }
   if( rc==SQLITE_OK && one.zData ){
-    sqlite3_result_text(ctx, one.zData, -1, sqlite3_free);
-    sqlite3_result_subtype(ctx, JSON_SUBTYPE);
-    one.zData = 0;   /* ownership moved to SQLite */
+    /* The server's text, cleaned of control characters and of the token, like every answer */
+    char *zClean = apifyTextClean(one.zData, -1, p->cfg.zToken, 1);
+    if( zClean ){
+      sqlite3_result_text(ctx, zClean, -1, sqlite3_free);   /* SQLite owns it now */
+      sqlite3_result_subtype(ctx, JSON_SUBTYPE);
+    }else{
+      rc = SQLITE_NOMEM;
+    }
   }else if( rc==SQLITE_OK ){
-    zErr = apifyFailure(&p->cfg, &one.call, one.zType, one.zMsg);
+    char *zWhy = apifyFailure(&p->cfg, &one.call, one.zType, one.zMsg);
+    zErr = zWhy ? apifyTextClean(zWhy, -1, p->cfg.zToken, 0) : 0;
+    sqlite3_free(zWhy);
     rc = zErr ? SQLITE_ERROR : SQLITE_NOMEM;
   }
   if( rc==SQLITE_NOMEM ) sqlite3_result_error_nomem(ctx);
@@ -525,6 +534,35 @@ static void dryRunFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_free(zErr);
 }
 
+/* apify_preview_dispatch(webhook [, variables]): what the platform would POST to the webhook's
+** requestUrl, rendered offline from its templates. Sends nothing and reads no setting, so it is
+** safe anywhere (INNOCUOUS): in a view, a trigger or a schema. */
+static void previewFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  char *zOut = 0, *zErr = 0;
+  const char *zHook, *zVars = 0;
+  int nHook, nVars = 0, rc;
+  zHook = argJson(argv[0], &nHook);
+  if( argc>1 && sqlite3_value_type(argv[1])!=SQLITE_NULL ) zVars = argJson(argv[1], &nVars);
+  if( (zHook==0 && sqlite3_value_type(argv[0])!=SQLITE_NULL)
+   || (argc>1 && zVars==0 && sqlite3_value_type(argv[1])!=SQLITE_NULL) ){
+    rc = SQLITE_NOMEM;
+  }else{
+    rc = apifyPreviewDispatch(db, zHook, nHook, zVars, nVars, &zOut, &zErr);
+  }
+  if( rc==SQLITE_OK ){
+    sqlite3_result_text(ctx, zOut, -1, sqlite3_free);
+    sqlite3_result_subtype(ctx, JSON_SUBTYPE);
+    zOut = 0;   /* ownership moved to SQLite */
+  }else if( rc==SQLITE_NOMEM ){
+    sqlite3_result_error_nomem(ctx);
+  }else{
+    sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errmsg(db), -1);
+  }
+  sqlite3_free(zOut);
+  sqlite3_free(zErr);
+}
+
 /* apify_version(): the extension's version. */
 static void versionFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   (void)argc;
@@ -554,6 +592,8 @@ int sqlite3_apify_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines 
     { "apify_config",         1, SQLITE_DIRECTONLY, configFunc },
     { "apify_config",         2, SQLITE_DIRECTONLY, configFunc },
     { "apify_dry_run",        1, 0,                 dryRunFunc },
+    { "apify_preview_dispatch", 1, SQLITE_INNOCUOUS|SQLITE_DETERMINISTIC, previewFunc },
+    { "apify_preview_dispatch", 2, SQLITE_INNOCUOUS|SQLITE_DETERMINISTIC, previewFunc },
     { "apify_version",        0, SQLITE_INNOCUOUS|SQLITE_DETERMINISTIC, versionFunc },
   };
   Apify *p = 0;

@@ -2,11 +2,13 @@
 ** apify.h: what the files of the apify extension share.
 **
 **   apify.c      entry point, per-connection state, configuration, scalar functions
-**   request.c    the Apify request rules: validation, templates, canonical body,
-**                derived idempotency key, reading the API's answers
+**   request.c    the Apify request rules: validation, canonical body, derived
+**                idempotency key, reading the API's answers
+**   template.c   Apify templates: checking them, and rendering what a dispatch POSTs
 **   transport.c  libcurl: many requests in flight, retries, pacing
 **   vtab.c       the apify_webhooks virtual table (queue in xUpdate, send in xSync)
-**   store.c      the local store of idempotency keys and outcomes (real tables)
+**   store.c      the records of each table (real tables) and the sealed queue of a transaction
+**   trust.c      the safety model: MACs, server text cleaned, what a schema may not do
 **   remote.c     the account as tables: apify_remote_webhooks, apify_webhook_dispatches
 **
 ** Only apify.c says SQLITE_EXTENSION_INIT1; every other file includes this header, which says
@@ -53,10 +55,17 @@ typedef struct ApifyHttp ApifyHttp;
 typedef struct ApifyCall ApifyCall;
 typedef struct ApifyRules ApifyRules;
 typedef struct Apify Apify;
+typedef struct ApifyStore ApifyStore;
 struct Apify {
   int nRef;
   ApifyConfig cfg;
   ApifyHttp *pHttp;        /* opened on first use */
+  ApifyStore *pStores;     /* one per apify_webhooks table used on this connection (store.c) */
+  int nQueue;              /* stores opened so far: each names its TEMP queue by number */
+  sqlite3_int64 nStamp;    /* queue entries made so far: each is stamped with a new number */
+  sqlite3 *pHeard;         /* outcomes heard that no commit has kept yet (store.c), or NULL */
+  sqlite3_stmt *apHeard[3];  /* its statements */
+  unsigned char aSession[32];  /* random, never stored: seals the TEMP queue's entries */
 };
 void apifyRef(Apify *p);
 void apifyUnref(void *p);
@@ -95,13 +104,24 @@ void apifyRulesClose(ApifyRules *p);
 int apifyRequestBuild(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n,
                       char **pzBody, char **pzKey, char **pzErr);
 
-/* Check an Apify template (payloadTemplate, or headersTemplate when bHeaders) of n bytes:
-** replacing each {{variable}} outside strings must leave valid JSON, every variable must be an
-** allowed one, and (bInterpolate) so must those inside strings; a headers template must be an
-** object whose values are strings (or placeholders). SQLITE_OK, or SQLITE_ERROR with *pzErr
-** naming zField and the rule, or SQLITE_NOMEM. */
-int apifyTemplateCheck(sqlite3 *db, ApifyRules *pRules, const char *zField, const char *z,
-                       int n, int bHeaders, int bInterpolate, char **pzErr);
+/* apifyRequestBuild() for a request that keeps the key it has and gets none derived (an adopted
+** webhook has none): the canonical body in *pzBody. */
+int apifyRequestCanonical(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n,
+                          char **pzBody, char **pzErr);
+
+/* The idempotencyKey to send for the record of key zKey at generation iGeneration (1, then one
+** more per re-creation after a DELETE). sqlite3_malloc'd in *pzSent. */
+int apifyRequestKey(const char *zKey, int iGeneration, char **pzSent);
+
+/* The body of PUT /v2/webhooks/{id} that turns request zOld into zNew (both canonical): the
+** fields that changed, null for those removed, never idempotencyKey. *pzPut is NULL when nothing
+** changed. sqlite3_malloc'd. */
+int apifyRequestUpdate(sqlite3 *db, const char *zOld, const char *zNew, char **pzPut);
+
+/* The WebhookCreate fields of the Webhook JSON zData as the API returned it, canonical when they
+** pass the rules (no key). sqlite3_malloc'd in *pzRequest. */
+int apifyRequestFromWebhook(sqlite3 *db, ApifyRules *pRules, const char *zData,
+                            char **pzRequest);
 
 /* Read the API's answer: on 2xx with {"data":{...}} sets *pzData to the data object's JSON;
 ** otherwise sets *pzType and *pzMsg from {"error":{type,message}} (or describes the body that
@@ -109,6 +129,29 @@ int apifyTemplateCheck(sqlite3 *db, ApifyRules *pRules, const char *zField, cons
 ** SQLITE_NOMEM. */
 int apifyReplyRead(sqlite3 *db, ApifyRules *pRules, int httpStatus, const char *zBody,
                    char **pzData, char **pzType, char **pzMsg);
+
+/* ---------------------------------------------------------------------------------------------
+** template.c: the only file that knows Apify templates (payloadTemplate, headersTemplate).
+*/
+
+/* Check an Apify template (payloadTemplate, or headersTemplate when bHeaders) of n bytes:
+** replacing each {{variable}} outside strings must leave valid JSON, every variable must be an
+** allowed one, and (bInterpolate) so must those inside strings; a headers template must be an
+** object whose values are strings (or placeholders). SQLITE_OK, or SQLITE_ERROR with *pzErr
+** naming zField and the rule, or SQLITE_NOMEM. pRules is not used (template.c prepares its
+** own statements); request.c and the fuzzer pass theirs. */
+int apifyTemplateCheck(sqlite3 *db, ApifyRules *pRules, const char *zField, const char *z,
+                       int n, int bHeaders, int bInterpolate, char **pzErr);
+
+/* What the platform would POST for the webhook zHook (nHook bytes, <0: up to its NUL; a
+** WebhookCreate or a Webhook as the API returns it; NULL for SQL NULL) with the template
+** variables zVars (likewise; a JSON object whose members replace the realistic defaults; NULL
+** for none), as JSON in *pzOut:
+** {"method":"POST","url":..,"headers":{..},"body":<payload as JSON>,"payload":"<its text>"}.
+** The templates are checked as apifyTemplateCheck() does, then rendered. Sends nothing, needs
+** no token. SQLITE_OK, SQLITE_ERROR with *pzErr, or SQLITE_NOMEM; outputs sqlite3_malloc'd. */
+int apifyPreviewDispatch(sqlite3 *db, const char *zHook, int nHook, const char *zVars,
+                         int nVars, char **pzOut, char **pzErr);
 
 /* ---------------------------------------------------------------------------------------------
 ** transport.c: the only file that includes <curl/curl.h>.
@@ -189,45 +232,103 @@ int apifyHttpHeader(ApifyHttp *p, const ApifyConfig *pCfg, int i, int bRedact, c
 void apifyCallReset(ApifyCall *pCall);
 
 /* ---------------------------------------------------------------------------------------------
-** store.c: the real tables behind one apify_webhooks table T: T_store (a record per
-** idempotency key) and T_queue (what the open transaction will send at commit).
+** store.c: the records behind one apify_webhooks table T (S."T_store") and the operations its
+** open transaction will send (a sealed TEMP queue), shared by every sqlite3_vtab of the table.
 */
-typedef struct ApifyStore ApifyStore;
+#define APIFY_TRUST_UNKNOWN  0   /* no token is set: nothing can be verified */
+#define APIFY_TRUST_VERIFIED 1   /* the MAC matches under the token's key */
+#define APIFY_TRUST_FORGED   2   /* it does not: another token, or not written by the extension */
 
-int apifyStoreOpen(sqlite3 *db, const char *zDb, const char *zName, ApifyStore **pp);
+/* A record as read from T_store, with the operation this connection's open transaction has
+** queued on it, if any (every text sqlite3_malloc'd; apifyRecordFree()). */
+typedef struct ApifyRecord ApifyRecord;
+struct ApifyRecord {
+  sqlite3_int64 iSeq;
+  char *zKey, *zOrigin, *zRequest, *zStatus, *zOperation, *zId, *zLocation;
+  int iGeneration;
+  int eTrust;              /* APIFY_TRUST_... */
+  char *zPending;          /* the queued operation (create, update, delete, adopt), or NULL */
+  char *zPendingRequest;   /* its body: the request (create, update), the id (adopt) */
+  int iPos;                /* the row of the transaction that queued it */
+  sqlite3_int64 iStamp;    /* its queue entry */
+  int bSealed;             /* its seal is right: xUpdate queued it, unchanged since */
+};
+void apifyRecordFree(ApifyRecord *r);
+
+/* What an operation's outcome writes into a record (borrowed texts). */
+typedef struct ApifyOutcomeRow ApifyOutcomeRow;
+struct ApifyOutcomeRow {
+  const char *zKey, *zOrigin, *zRequest, *zStatus, *zOperation, *zId;
+  int iGeneration, httpStatus, nAttempt;
+  const char *zLocation, *zErrorType, *zErrorMessage, *zResponse;
+};
+
+/* Open the store of table zName in schema zDb (shared: a second call for the same table gets the
+** same store, with one more reference); close drops a reference. */
+int apifyStoreOpen(Apify *pApify, sqlite3 *db, const char *zDb, const char *zName,
+                   ApifyStore **pp);
 void apifyStoreClose(ApifyStore *p);
 const char *apifyStoreSchema(ApifyStore *p);
 const char *apifyStoreName(ApifyStore *p);
+int apifyStoreQueueNumber(ApifyStore *p);
 
-/* Set *pbExists: whether T_store exists yet (it is created on the first write). */
+/* Whether T_store exists; whether it is ours alone (no trigger on it, nothing in its place, our
+** columns: else SQLITE_ERROR and *pzErr says what to remove); create the tables when needed. */
 int apifyStoreExists(ApifyStore *p, int *pbExists);
-
-/* Queue the request zBody under zKey as row iPos of this transaction, unless the key is created
-** already or queued already with the same body. A key that names another request is
-** SQLITE_ERROR with *pzErr naming both rows. Creates the tables when needed. */
-int apifyStoreQueue(ApifyStore *p, const char *zKey, const char *zBody, int iPos, char **pzErr);
-
-/* Savepoints: the queue position now, and forgetting what was queued after position iAfter. */
-sqlite3_int64 apifyStoreMark(ApifyStore *p);
-void apifyStoreDiscard(ApifyStore *p, sqlite3_int64 iAfter);
-
-/* At commit: move the queue into the store as pending rows (*pnPending: how many to send),
-** then hand them out one by one (*pzBody NULL when done; sqlite3_malloc'd), record each
-** outcome, and empty the queue. */
-int apifyStoreMerge(ApifyStore *p, sqlite3_int64 *pnPending);
-int apifyStoreNext(ApifyStore *p, sqlite3_int64 *piSeq, char **pzBody);
-int apifyStoreRecord(ApifyStore *p, sqlite3_int64 iSeq, const ApifyCall *pCall,
-                     const char *zData, const char *zType, const char *zMsg);
-int apifyStoreClear(ApifyStore *p);
-
-/* The transaction is over (committed or rolled back): forget its marks. Writes nothing. */
-void apifyStoreEnd(ApifyStore *p);
-
-/* Drop the tables (DROP TABLE of a created table), rename them (ALTER TABLE ... RENAME), and
-** name them for xShadowName. */
+int apifyStoreCheck(ApifyStore *p, char **pzErr);
+int apifyStoreEnsure(ApifyStore *p, char **pzErr);
 int apifyStoreDrop(ApifyStore *p);
 int apifyStoreRename(ApifyStore *p, const char *zNew);
-int apifyStoreShadow(const char *zSuffix);
+
+/* The trust of the record in the current row of pStmt, whose columns from iFirst on are
+** the record's columns (apifyStoreScan()): APIFY_TRUST_... under the token set now, in *peTrust.
+** SQLITE_OK or SQLITE_NOMEM. */
+int apifyStoreTrust(ApifyStore *p, sqlite3_stmt *pStmt, int iFirst, int *peTrust);
+
+/* Transactions: begin (once, whichever vtab comes first), end, number the next row, and mark or
+** return to savepoints (SQLite rolls the tables back itself; the row count is kept here). */
+void apifyStoreBegin(ApifyStore *p);
+void apifyStoreEnd(ApifyStore *p);
+int apifyStoreRowNumber(ApifyStore *p);
+int apifyStoreSavepoint(ApifyStore *p, int iSavepoint);
+void apifyStoreRollbackTo(ApifyStore *p, int iSavepoint);
+
+/* Records: find by key ('k'), id ('i') or seq ('s') (the tables must exist); add one; queue
+** operation zOp (NULL: none any more) with body zBody as row iPos's (a new queue entry, which the
+** record now names); forget one; write an operation's outcome (with a fresh MAC when a token is
+** set, and nothing pending). */
+int apifyStoreFind(ApifyStore *p, char eBy, const char *zVal, sqlite3_int64 iSeq,
+                   ApifyRecord *r, int *pbFound);
+int apifyStoreNew(ApifyStore *p, const char *zKey, const char *zRequest, const char *zOp,
+                  const char *zId, sqlite3_int64 *piSeq);
+int apifyStorePend(ApifyStore *p, sqlite3_int64 iSeq, const char *zOp, const char *zBody,
+                   int iPos);
+int apifyStoreForget(ApifyStore *p, sqlite3_int64 iSeq);
+int apifyStoreRecord(ApifyStore *p, sqlite3_int64 iSeq, const ApifyOutcomeRow *o);
+
+/* The queue: how many records have an operation queued; the next one in queue order after
+** stamp iAfter (*pbFound 0 at the end); empty it (after the commit's sends). */
+int apifyQueueCount(ApifyStore *p, sqlite3_int64 *pn);
+int apifyQueueNext(ApifyStore *p, sqlite3_int64 iAfter, ApifyRecord *r, int *pbFound);
+int apifyQueueClear(ApifyStore *p);
+
+/* Append to pSql the SELECT of every record, from T_store AS s with its queued operation, if
+** any, as q (q.op, q.body): the record's columns as apifyStoreTrust() reads them, then zMore
+** (more result columns, over s and q); the caller adds WHERE and ORDER BY. */
+int apifyStoreScan(ApifyStore *p, const char *zMore, sqlite3_str *pSql);
+
+/* Outcomes heard but not yet committed. Every outcome is also written to a private database of
+** the connection; the commit that keeps them in T_store forgets them there (Committed); a commit
+** that fails (a lock, an interrupt, another table's error) leaves them, and the next write to
+** the table writes them into T_store first (on its first write, in apifyStoreEnsure). Closed
+** with the connection (apifyHeardClose). */
+void apifyStoreCommitted(ApifyStore *p);
+void apifyHeardClose(Apify *pApify);
+
+/* Before sending: in rollback-journal mode, take the file's exclusive lock (waiting up to the
+** connection's busy_timeout), so that the commit cannot fail on a reader after the requests went
+** out. SQLITE_OK, or SQLITE_BUSY with *pzErr. */
+int apifyStoreLock(ApifyStore *p, char **pzErr);
 
 /* ---------------------------------------------------------------------------------------------
 ** trust.c: what the extension may act on and believe (the safety model of the README).

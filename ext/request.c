@@ -1,9 +1,8 @@
 /*
 ** request.c: the Apify request rules. No other file knows the fields of a WebhookCreate, the
-** event types, the template variables or the limits of POST /v2/webhooks.
+** event types or the limits of POST /v2/webhooks (template.c knows the templates).
 **
 **   apifyRequestBuild   validate a webhook (a JSON object); build the body and idempotency key
-**   apifyTemplateCheck  check a payloadTemplate or headersTemplate
 **   apifyReplyRead      read the API's answer: the created webhook, or the error
 **
 **   SELECT apify_create_webhook('{"condition":{"actorId":"HDSasDasz78YcAPEB"},
@@ -15,7 +14,7 @@
 ** object. requestUrl: an absolute http or https URL. eventTypes: a non-empty array of known event
 ** types. condition: actorId, actorTaskId and/or actorRunId (non-empty strings), nothing else.
 ** isAdHoc, shouldInterpolateStrings, ignoreSslErrors, doNotRetry: booleans. idempotencyKey: 1 to
-** 256 characters. payloadTemplate, headersTemplate: Apify templates ("" is the platform default).
+** 256 characters. payloadTemplate, headersTemplate: Apify templates, checked by template.c.
 ** description: a string. The first three are required; JSON null is the same as absent; no other
 ** field, no field twice; the body at most APIFY_MAX_BODY bytes. Messages name the field, the rule
 ** and the bad value (quoted, cut after 60 characters); byte offsets in them count from 0.
@@ -33,7 +32,7 @@
 ** is sent unchanged.
 **
 ** JSON is read and built by JSON1 through SQL run on the caller's connection; C only scans bytes
-** (UTF-8, template placeholders) and never escapes JSON by hand.
+** (UTF-8) and never escapes JSON by hand.
 */
 #include "apify.h"
 #include <string.h>
@@ -126,11 +125,6 @@ static const char *const azEvent[] = {
   "ACTOR.BUILD.ABORTED", "ACTOR.BUILD.CREATED", "ACTOR.BUILD.FAILED", "ACTOR.BUILD.SUCCEEDED",
   "ACTOR.BUILD.TIMED_OUT", "ACTOR.RUN.ABORTED", "ACTOR.RUN.CREATED", "ACTOR.RUN.FAILED",
   "ACTOR.RUN.RESURRECTED", "ACTOR.RUN.SUCCEEDED", "ACTOR.RUN.TIMED_OUT", "TEST"
-};
-
-/* The first segment of every template variable. */
-static const char *const azVariable[] = {
-  "userId", "createdAt", "eventType", "eventData", "resource", "globals"
 };
 
 #define QUOTE_CHARS 60   /* characters of a bad value quoted in a message */
@@ -381,132 +375,6 @@ static int utf8Chars(const char *z, int n){
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Templates */
-
-/* True for the characters of a variable name: [A-Za-z0-9.], and '_' when bUnderscore. */
-static int isNameChar(char c, int bUnderscore){
-  return (c>='a' && c<='z') || (c>='A' && c<='Z') || (c>='0' && c<='9') || c=='.'
-      || (bUnderscore && c=='_');
-}
-
-/* True for the blanks trimmed from a placeholder's name: JSON's whitespace. */
-static int isBlank(char c){
-  return c==' ' || c=='\t' || c=='\r' || c=='\n';
-}
-
-/* Check the placeholder z[0..n), "{{name}}": its name, blanks trimmed, is made of
-** [A-Za-z0-9_.] and its first segment is an allowed variable. */
-static int templateVar(const char *zField, const char *z, int n, char **pzErr){
-  const char *zName = z+2;
-  int nName = n-4, nHead = 0, i = 0;
-  sqlite3_str *p;
-  while( nName>0 && isBlank(zName[0]) ){ zName++; nName--; }
-  while( nName>0 && isBlank(zName[nName-1]) ) nName--;
-  while( nHead<nName && zName[nHead]!='.' ) nHead++;
-  while( i<nName && isNameChar(zName[i], 1) ) i++;
-  if( nName>0 && i==nName && nameIndex(zName, nHead, azVariable, COUNT(azVariable))>=0 ){
-    return SQLITE_OK;
-  }
-  p = sqlite3_str_new(0);
-  sqlite3_str_appendf(p, "apify: %s: unknown variable ", zField);
-  appendQuoted(p, z, n);
-  sqlite3_str_appendall(p, "; allowed: ");
-  appendList(p, azVariable, COUNT(azVariable));
-  return errorStr(pzErr, p);
-}
-
-/* Copy the template z[0..n) to *pzOut (sqlite3_malloc'd, *pnOut bytes), each placeholder outside
-** JSON strings replaced by zWith, checking every placeholder's variable on the way; those
-** inside strings ({{name}} with name in [A-Za-z0-9.]+) are checked only when bInterpolate. */
-static int templateReplace(const char *zField, const char *z, int n, int bInterpolate,
-                           const char *zWith, char **pzOut, int *pnOut, char **pzErr){
-  sqlite3_str *pOut = sqlite3_str_new(0);
-  int i, j, iCopy = 0, bString = 0, rc = SQLITE_OK;
-  for(i=0; rc==SQLITE_OK && i<n; i++){
-    if( bString ){
-      if( z[i]=='\\' ){
-        i++;
-      }else if( z[i]=='"' ){
-        bString = 0;
-      }else if( bInterpolate && z[i]=='{' && i+1<n && z[i+1]=='{' ){
-        for(j=i+2; j<n && isNameChar(z[j], 0); j++){}
-        if( j>i+2 && j+1<n && z[j]=='}' && z[j+1]=='}' ){
-          rc = templateVar(zField, &z[i], j+2-i, pzErr);
-          i = j+1;
-        }
-      }
-    }else if( z[i]=='"' ){
-      bString = 1;
-    }else if( z[i]=='{' && i+1<n && z[i+1]=='{' ){
-      for(j=i+2; j+1<n && (z[j]!='}' || z[j+1]!='}'); j++){}
-      if( j+1>=n ){
-        rc = errorf(pzErr, "apify: %s: unclosed \"{{\" at byte %d", zField, i);
-      }else{
-        rc = templateVar(zField, &z[i], j+2-i, pzErr);
-        sqlite3_str_append(pOut, &z[iCopy], i-iCopy);
-        sqlite3_str_appendall(pOut, zWith);
-        iCopy = j+2;
-        i = j+1;
-      }
-    }
-  }
-  sqlite3_str_append(pOut, &z[iCopy], n-iCopy);
-  *pnOut = sqlite3_str_length(pOut);
-  if( rc==SQLITE_OK ){
-    rc = strFinish(pOut, pzOut);
-  }else{
-    sqlite3_free(sqlite3_str_finish(pOut));
-  }
-  return rc;
-}
-
-/* Check that every member of the JSON object zJson is a string. */
-static int headersCheck(sqlite3 *db, ApifyRules *pRules, const char *zField, const char *zJson,
-                        char **pzErr){
-  sqlite3_stmt *pStmt = 0;
-  int rc = sqlPrepare(db, pRules, SQL_EACH, &pStmt);
-  if( rc==SQLITE_OK ) rc = sqlite3_bind_text(pStmt, 1, zJson, -1, SQLITE_STATIC);
-  while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
-    const char *zName = (const char*)sqlite3_column_text(pStmt, 0);
-    int eType = jsonType(sqlite3_column_text(pStmt, 1));
-    if( zName==0 || eType==JT_INVALID ){
-      rc = SQLITE_NOMEM;
-    }else if( eType!=JT_TEXT ){
-      sqlite3_str *p = sqlite3_str_new(0);
-      sqlite3_str_appendf(p, "apify: %s: the value of ", zField);
-      appendQuoted(p, zName, sqlite3_column_bytes(pStmt, 0));
-      sqlite3_str_appendf(p, " must be a string, not %s", azTypeName[eType]);
-      rc = errorStr(pzErr, p);
-    }
-  }
-  return sqlFinish(pRules, pStmt, rc);
-}
-
-/* See apify.h. The placeholders are replaced by null to check the JSON, and by "" to check that
-** a headers template is an object of strings (a placeholder may stand for a header's value). */
-int apifyTemplateCheck(sqlite3 *db, ApifyRules *pRules, const char *zField, const char *z,
-                       int n, int bHeaders, int bInterpolate, char **pzErr){
-  char *zNull = 0, *zText = 0;
-  int nNull = 0, nText = 0, eType = JT_INVALID, rc = SQLITE_OK;
-  *pzErr = 0;
-  if( z && n<0 ) n = (int)strlen(z);
-  if( z==0 || n==0 ) return SQLITE_OK;    /* absent, or the platform's default */
-  rc = templateReplace(zField, z, n, bInterpolate, "null", &zNull, &nNull, pzErr);
-  if( rc==SQLITE_OK && (int)strlen(zNull)==nNull ) rc = jsonTypeOf(db, pRules, zNull, nNull, &eType);
-  if( rc==SQLITE_OK && eType==JT_INVALID ){
-    rc = errorf(pzErr, "apify: %s is not valid JSON after its {{variables}} are replaced", zField);
-  }else if( rc==SQLITE_OK && bHeaders && eType!=JT_OBJECT ){
-    rc = errorf(pzErr, "apify: %s must be a JSON object of header names to string values", zField);
-  }else if( rc==SQLITE_OK && bHeaders ){
-    rc = templateReplace(zField, z, n, bInterpolate, "\"\"", &zText, &nText, pzErr);
-    if( rc==SQLITE_OK ) rc = headersCheck(db, pRules, zField, zText, pzErr);
-  }
-  sqlite3_free(zNull);
-  sqlite3_free(zText);
-  return rc;
-}
-
-/* ------------------------------------------------------------------------------------------ */
 /* The webhook */
 
 /* Read the members of the JSON object zJson (n bytes) into p, refusing unknown and repeated
@@ -725,9 +593,9 @@ static int keyDerive(const char *zBody, int nBody, char **pzKey, char **pzErr){
   return rc;
 }
 
-/* See apify.h. */
-int apifyRequestBuild(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n,
-                      char **pzBody, char **pzKey, char **pzErr){
+/* apifyRequestBuild(), deriving a key when the webhook has none only when bDerive. */
+static int requestBuild(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n, int bDerive,
+                        char **pzBody, char **pzKey, char **pzErr){
   Webhook w;
   char *zBody = 0, *zKey = 0;
   int nBody = 0, eType = JT_INVALID, iBad, rc = SQLITE_OK;
@@ -762,7 +630,7 @@ int apifyRequestBuild(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n,
     const char *zUser = (const char*)sqlite3_value_text(w.apVal[F_KEY]);
     zKey = zUser ? sqlite3_mprintf("%s", zUser) : 0;
     if( zKey==0 ) rc = SQLITE_NOMEM;
-  }else if( rc==SQLITE_OK ){
+  }else if( rc==SQLITE_OK && bDerive ){
     rc = keyDerive(zBody, nBody, &zKey, pzErr);
     sqlite3_free(zBody);
     zBody = 0;
@@ -783,6 +651,111 @@ int apifyRequestBuild(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n,
   sqlite3_free(zBody);
   sqlite3_free(zKey);
   webhookFree(&w);
+  return rc;
+}
+
+/* See apify.h. Generation 1 sends the record's own key; a later one, after a DELETE, a key no
+** request can derive (the hash of the key, a NUL and the generation): whatever the API does with
+** a deleted webhook's key (free it, keep answering with the deleted webhook, refuse it), the
+** re-created webhook is a new one, created once. */
+int apifyRequestKey(const char *zKey, int iGeneration, char **pzSent){
+  char *zInput, *zErr = 0;
+  int rc;
+  if( iGeneration<=1 ){
+    *pzSent = sqlite3_mprintf("%s", zKey);
+    return *pzSent ? SQLITE_OK : SQLITE_NOMEM;
+  }
+  {
+    sqlite3_str *pIn = sqlite3_str_new(0);
+    int nInput;
+    sqlite3_str_appendall(pIn, zKey);
+    sqlite3_str_appendchar(pIn, 1, 0);
+    sqlite3_str_appendf(pIn, "%d", iGeneration);
+    nInput = sqlite3_str_length(pIn);
+    rc = sqlite3_str_errcode(pIn);
+    zInput = sqlite3_str_finish(pIn);
+    if( rc==SQLITE_OK && zInput ) rc = keyDerive(zInput, nInput, pzSent, &zErr);
+    else rc = SQLITE_NOMEM;
+  }
+  sqlite3_free(zErr);
+  sqlite3_free(zInput);
+  return rc;
+}
+
+/* See apify.h. */
+int apifyRequestBuild(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n,
+                      char **pzBody, char **pzKey, char **pzErr){
+  return requestBuild(db, pRules, zJson, n, 1, pzBody, pzKey, pzErr);
+}
+
+/* See apify.h. */
+int apifyRequestCanonical(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n,
+                          char **pzBody, char **pzErr){
+  char *zKey = 0;
+  int rc = requestBuild(db, pRules, zJson, n, 0, pzBody, &zKey, pzErr);
+  sqlite3_free(zKey);
+  return rc;
+}
+
+/* See apify.h. The changed fields of a WebhookUpdate: those of the new request whose JSON
+** differs from the old one's, and null for those it no longer has; never idempotencyKey. */
+int apifyRequestUpdate(sqlite3 *db, const char *zOld, const char *zNew, char **pzPut){
+  static const char zSql[] =
+    "WITH o AS (SELECT key, type, value FROM json_each(?1) WHERE key<>'idempotencyKey'),"
+    "     n AS (SELECT key, type, value FROM json_each(?2) WHERE key<>'idempotencyKey')"
+    /* the JSON subtype does not survive a subquery: json() is applied in the aggregate */
+    " SELECT json_group_object(key, CASE WHEN t IN ('object','array') THEN json(v)"
+    "   WHEN t='true' THEN json('true') WHEN t='false' THEN json('false') ELSE v END),"
+    "   count(*) FROM ("
+    "  SELECT n.key AS key, n.type AS t, n.value AS v"
+    "    FROM n LEFT JOIN o ON o.key=n.key"
+    "   WHERE o.key IS NULL OR o.type<>n.type OR o.value IS NOT n.value"
+    "  UNION ALL"
+    "  SELECT o.key, 'null', NULL FROM o LEFT JOIN n ON n.key=o.key WHERE n.key IS NULL)";
+  sqlite3_stmt *pStmt = 0;
+  int rc = sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0);
+  *pzPut = 0;
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(pStmt, 1, zOld ? zOld : "{}", -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 2, zNew, -1, SQLITE_STATIC);
+    if( sqlite3_step(pStmt)==SQLITE_ROW && sqlite3_column_int(pStmt, 1)>0 ){
+      rc = columnDup(pStmt, 0, pzPut, 0);
+    }
+    if( sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ) rc = sqlite3_errcode(db);
+  }
+  return rc;
+}
+
+/* See apify.h. The fields of a WebhookCreate, picked out of a Webhook as the API shows it. */
+int apifyRequestFromWebhook(sqlite3 *db, ApifyRules *pRules, const char *zData,
+                            char **pzRequest){
+  static const char zSql[] =
+    "SELECT json_object('requestUrl', ?1->>'requestUrl', 'eventTypes', ?1->'eventTypes',"
+    " 'condition', ?1->'condition', 'isAdHoc', ?1->'isAdHoc',"
+    " 'payloadTemplate', ?1->>'payloadTemplate', 'headersTemplate', ?1->>'headersTemplate',"
+    " 'description', ?1->>'description', 'shouldInterpolateStrings', ?1->'shouldInterpolateStrings',"
+    " 'ignoreSslErrors', ?1->'ignoreSslErrors', 'doNotRetry', ?1->'doNotRetry')";
+  sqlite3_stmt *pStmt = 0;
+  char *zPicked = 0, *zErr = 0;
+  int rc = sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0);
+  *pzRequest = 0;
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(pStmt, 1, zData, -1, SQLITE_STATIC);
+    if( sqlite3_step(pStmt)==SQLITE_ROW ) rc = columnDup(pStmt, 0, &zPicked, 0);
+    if( sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ) rc = sqlite3_errcode(db);
+  }
+  if( rc==SQLITE_OK && zPicked ){
+    /* In the canonical form when it passes the rules; as the API has it when it does not (an
+    ** event type newer than this extension, say). */
+    rc = apifyRequestCanonical(db, pRules, zPicked, -1, pzRequest, &zErr);
+    if( rc==SQLITE_ERROR ){
+      *pzRequest = zPicked;
+      zPicked = 0;
+      rc = SQLITE_OK;
+    }
+  }
+  sqlite3_free(zErr);
+  sqlite3_free(zPicked);
   return rc;
 }
 

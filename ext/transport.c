@@ -727,7 +727,9 @@ int apifyHttpSend(ApifyHttp *p, sqlite3 *db, const ApifyConfig *pCfg, sqlite3_in
   if( run.rc==SQLITE_OK ) run.rc = slotsEnsure(p, nWindow);
   if( run.rc!=SQLITE_OK ) nWindow = 0;   /* the window may not exist: start nothing, end now */
   if( pCfg->rateLimit<=0 && p->rLimit<=0 ) p->tNext = 0;
-  p->n429 = 0;             /* a new statement starts without the last one's 429 streak */
+  p->n429 = 0;             /* a new statement starts without the last one's 429 streak, */
+  p->tPause = 0.0;         /* and without its pause: no pause outlives the run that heard it
+                           ** (the slower pace it learned stays) */
 
   while( 1 ){
     double now = nowSeconds();

@@ -217,11 +217,21 @@ char *apifyQualified(const char *zSql, const char *zTable){
   return 0;
 }
 
-/* True if the SQL text zSql names one of azName[0..nName) as an identifier. */
+/* True if a CHECK constraint of the CREATE TABLE text zSql names one of azName[0..nName) as an
+** identifier. (DEFAULT clauses and views or triggers SQLite keeps from DIRECTONLY functions
+** itself; generated columns and indexes take deterministic functions only.) */
 static int sqlNames(const char *zSql, const char *const *azName, int nName, int *piFound){
   char zTok[64];
-  int i = 0, n = 0, j, eTok;
+  int i = 0, n = 0, j, eTok, nDepth = 0, bCheck = 0;
   while( (eTok = sqlToken(zSql, &i, zTok, (int)sizeof(zTok), &n))>=0 ){
+    if( nDepth==0 ){
+      if( eTok==TK_NAME ) bCheck = nameIs(zTok, n, "check");
+      else if( eTok==TK_OTHER && zSql[i-1]=='(' && bCheck ) nDepth = 1;
+      else bCheck = 0;
+      continue;
+    }
+    if( eTok==TK_OTHER && zSql[i-1]=='(' ) nDepth++;
+    if( eTok==TK_OTHER && zSql[i-1]==')' ) nDepth--;
     if( eTok!=TK_NAME ) continue;
     for(j=0; j<nName; j++){
       if( nameIs(zTok, n, azName[j]) ){
@@ -291,9 +301,9 @@ int apifySchemaGuard(sqlite3 *db, int bChecks, char **pzErr){
         ** whose definition names one could call it from an INSERT of the user's. TEMP tables are
         ** the user's own. */
         *pzErr = sqlite3_mprintf(
-          "apify: table \"%s\" in database \"%s\" names %s() in its definition, so its CHECK"
-          " constraints could call it; the extension does not send or change settings while a"
-          " database's schema can: drop or rebuild that table", zName, zDb, azGuarded[iFound]);
+          "apify: table \"%s\" in database \"%s\" has a CHECK constraint that calls %s();"
+          " the extension does not send or change settings while a database's schema can: drop"
+          " or rebuild that table", zName, zDb, azGuarded[iFound]);
         if( *pzErr==0 ) rc = SQLITE_NOMEM;
       }
     }

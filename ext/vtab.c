@@ -1,30 +1,40 @@
 /*
-** vtab.c: the apify_webhooks virtual table: one webhook per inserted row, sent at commit,
-** every outcome recorded, each distinct request created once.
+** vtab.c: the apify_webhooks virtual table: SQL's verbs on the webhooks of an Apify account,
+** applied at commit, each exactly once, every outcome recorded.
 **
 **   .load ./build/apify
-**   INSERT INTO apify_webhooks(request_url, event_types, actor_id)
+**   INSERT INTO apify_webhooks(request_url, event_types, actor_id)          -- POST at commit
 **     SELECT 'https://example.com/hook/' || name, '["ACTOR.RUN.SUCCEEDED"]', actor_id FROM actors;
+**   UPDATE apify_webhooks SET request_url = replace(request_url, 'exmaple', 'example')
+**    WHERE request_url LIKE '%exmaple%';                                    -- PUT at commit
+**   DELETE FROM apify_webhooks WHERE actor_id IN (SELECT actor_id FROM retired);  -- DELETE
+**   INSERT INTO apify_webhooks(id) VALUES ('HDSasDasz78YcAPEB');   -- adopt: GET at commit
 **   SELECT id, status, location, error_message FROM apify_webhooks;
 **   CREATE VIRTUAL TABLE nightly USING apify_webhooks;   -- another table, its own store
 **
-** When the network is used. xUpdate only validates the row and queues it (store.c); nothing is
-** sent. xSync, which SQLite calls when the transaction commits (the end of the statement in
-** autocommit mode, COMMIT otherwise), sends everything queued, many requests in flight, and
-** records each outcome in the store before it returns. So:
-**   - ROLLBACK, or ROLLBACK TO a savepoint, discards the queued rows: nothing of them is sent.
+** When the network is used. xUpdate only validates the row and queues the operation (store.c:
+** the record shows it as 'pending'); nothing is sent. xSync, which SQLite calls when the
+** transaction commits (the end of the statement in autocommit mode, COMMIT otherwise), sends
+** every queued operation in the order the records were first touched, many requests in flight,
+** and records each outcome before it returns. So:
+**   - ROLLBACK, or ROLLBACK TO a savepoint, takes the queued operations back: nothing is sent.
 **   - An invalid row fails its statement before anything of that statement is sent.
-**   - A failure that means nothing can be created (no token, 401, the API unreachable) makes
-**     xSync fail, so the commit fails and the transaction rolls back, queued rows included.
-**   - Other failures are per row: the row is recorded 'failed' with the reason, and the commit
-**     succeeds. Inserting the same row again sends it again.
-** A webhook that exists on Apify is never undone by a ROLLBACK: the records of a rolled-back
-** commit are lost, but every request carries its idempotency key, so running the statement
-** again gets the same webhooks back from the API instead of creating new ones.
+**   - A failure that means nothing more can be done (no token, 401, the API unreachable) makes
+**     xSync fail, so the commit fails and the transaction rolls back; its message says what was
+**     sent and answered before it.
+**   - Other failures are per row: the record keeps the reason, and the commit succeeds.
+** Operations on one record in one transaction fold into one: inserted then updated sends one
+** create of the final request; inserted then deleted sends nothing; updated then deleted sends
+** one DELETE. A webhook that exists on Apify is never undone by a ROLLBACK: the records of a
+** rolled-back commit are lost, but every create carries its idempotency key, so running the
+** statement again gets the same webhooks back from the API instead of creating new ones.
 **
-** Why DIRECTONLY: inserting into this table spends the user's token; a database file from
-** someone else must not be able to do that from a trigger or a view. Views read the store
-** table T_store instead (see README).
+** Which records are acted on: only those the extension can prove it wrote for this account (a
+** MAC under the token's key, store.c). Others read as status 'unverified': never resent, never
+** skipped as created, never updated or deleted (the statement fails, saying how to adopt them).
+**
+** Why DIRECTONLY: writing this table spends the user's token; a database file from someone else
+** must not be able to do that from a trigger or a view. Views read the store table T_store.
 */
 #include <string.h>
 #include "apify.h"
@@ -36,13 +46,16 @@ static const char zColumns[] =
   " headers_template TEXT, description TEXT, should_interpolate_strings INTEGER,"
   " ignore_ssl_errors INTEGER, do_not_retry INTEGER, webhook TEXT,"
   " id TEXT, status TEXT, http_status INTEGER, location TEXT, error_type TEXT,"
-  " error_message TEXT, response TEXT, attempts INTEGER, queued_at TEXT, completed_at TEXT)";
+  " error_message TEXT, response TEXT, attempts INTEGER, queued_at TEXT, completed_at TEXT,"
+  " operation TEXT, verified INTEGER)";
 #define COL_IDEMPOTENCY_KEY  6
 #define COL_WEBHOOK         13
 #define COL_ID              14   /* first outcome column: set by the extension only */
 #define COL_STATUS          15
+#define COL_OPERATION       24
+#define COL_VERIFIED        25
 #define N_REQUEST_COL       13
-#define N_COL               24
+#define N_COL               26
 
 /* Request column i is WebhookCreate field aField[i].zPath, of kind 't' text, 'j' JSON (an
 ** array given as text), 'b' boolean. The same table builds requests in xUpdate and reads them
@@ -63,12 +76,24 @@ static const struct { const char *zName; const char *zPath; char eKind; } aField
   { "do_not_retry",               "$.doNotRetry",               'b' },
 };
 
-/* Outcome columns N_REQUEST_COL+1 .. are store columns of the same names; the webhook column
-** reads back the request as it was sent. */
+/* The outcome columns, from COL_ID on, and the record column each reads (store.c's order). */
 static const char *const azOutcome[] = {
   "id", "status", "http_status", "location", "error_type", "error_message", "response",
-  "attempts", "queued_at", "completed_at"
+  "attempts", "queued_at", "completed_at", "operation", "verified"
 };
+/* In the scan: the record's columns first (apifyStoreScan()), then the request as it stands or
+** as pending, then the request columns read out of it. */
+#define SC_SEQ        0
+#define SC_KEY        1
+#define SC_STATUS     4
+#define SC_OPERATION  5
+#define SC_ID         7
+#define SC_HTTP       8
+#define SC_PENDING   16      /* the queued operation */
+#define SC_REQUEST   22      /* the request as it stands, or as pending */
+#define SC_FIELD0    23      /* the request columns */
+/* The request as a row shows it: as queued by a create or an update, else as it stands. */
+#define ROW_REQUEST "CASE WHEN q.op IN ('create','update') THEN q.body ELSE s.request END"
 
 typedef struct WebhookTab WebhookTab;
 typedef struct WebhookCursor WebhookCursor;
@@ -77,19 +102,20 @@ struct WebhookTab {
   sqlite3_vtab base;       /* must come first */
   sqlite3 *db;
   Apify *pApify;           /* the connection's configuration and transport (a reference) */
-  ApifyStore *pStore;
+  ApifyStore *pStore;      /* shared with any other sqlite3_vtab of this table */
   sqlite3_stmt *pSet;      /* adds one field to a request: json_set(?1, ?2, value) */
   sqlite3_stmt *pJson;     /* whether ?1 is JSON, and a JSON object */
   ApifyRules *pRules;      /* the request rules' statements, prepared once */
-  int nRow;                /* rows written in this transaction, to name a bad one */
-  int nMark;               /* savepoint marks: queue position and row count per savepoint */
-  sqlite3_int64 (*aMark)[2];
+  int bEponymous;          /* the table named after the module, which lives in main */
+  sqlite3_stmt *pChecked;  /* the last statement whose text was checked (bEponymous) */
 };
 
 struct WebhookCursor {
   sqlite3_vtab_cursor base; /* must come first */
-  sqlite3_stmt *pScan;     /* rows of the store, in queue order; NULL when there is no store */
+  WebhookTab *pTab;
+  sqlite3_stmt *pScan;     /* records of the store, in seq order; NULL when there is no store */
   int bEof;
+  int eTrust;              /* the trust of the current record */
 };
 
 /* Replace the table's error message with z (sqlite3_malloc'd, owned from here). */
@@ -97,6 +123,19 @@ static int tabError(WebhookTab *pTab, int rc, char *z){
   sqlite3_free(pTab->base.zErrMsg);
   pTab->base.zErrMsg = z;
   return z ? rc : SQLITE_NOMEM;
+}
+
+/* The table's error: *pzErr when set (taken), else the connection's message right now (read at
+** once: later SQL on the connection would replace it). */
+static int tabFail(WebhookTab *pTab, int rc, char **pzErr){
+  char *z = *pzErr;
+  *pzErr = 0;
+  if( rc==SQLITE_OK || rc==SQLITE_NOMEM ){
+    sqlite3_free(z);
+    return rc;
+  }
+  if( z==0 ) z = sqlite3_mprintf("apify: %s", sqlite3_errmsg(pTab->db));
+  return tabError(pTab, rc, z);
 }
 
 /*
@@ -120,12 +159,13 @@ static int webhookConnect(sqlite3 *db, void *pAux, int argc, const char *const *
   if( pTab==0 ) return SQLITE_NOMEM;
   memset(pTab, 0, sizeof(*pTab));
   pTab->db = db;
-  rc = apifyStoreOpen(db, argv[1], argv[2], &pTab->pStore);
+  pTab->pApify = (Apify*)pAux;
+  rc = apifyStoreOpen(pTab->pApify, db, argv[1], argv[2], &pTab->pStore);
   if( rc!=SQLITE_OK ){
     sqlite3_free(pTab);
     return rc;
   }
-  pTab->pApify = (Apify*)pAux;
+  pTab->bEponymous = sqlite3_stricmp(argv[0], argv[2])==0 && sqlite3_stricmp(argv[1], "main")==0;
   apifyRef(pTab->pApify);
   *ppVtab = &pTab->base;
   return SQLITE_OK;
@@ -139,7 +179,6 @@ static int webhookDisconnect(sqlite3_vtab *pVtab){
   sqlite3_finalize(pTab->pSet);
   sqlite3_finalize(pTab->pJson);
   apifyUnref(pTab->pApify);
-  sqlite3_free(pTab->aMark);
   sqlite3_free(pTab);
   return SQLITE_OK;
 }
@@ -153,9 +192,12 @@ static int webhookDestroy(sqlite3_vtab *pVtab){
 }
 
 /*
-** xBestIndex: equality on rowid or idempotency_key finds one row, on id about one, on status
-** a part; each uses an index of the store. idxNum holds one bit per constraint used, in this
-** order, and xFilter's arguments come in the same order; idxStr says it for EXPLAIN.
+** xBestIndex: equality on rowid or idempotency_key finds one record, on id about one, on status
+** a part; each uses an index of the store. Only constraints compared with BINARY, the columns'
+** own collation, are taken (a COLLATE NOCASE one is left to SQLite). status is narrowed, never
+** decided, in SQL: 'pending' and 'unverified' are worked out per record in C, so SQLite checks
+** it again. idxNum holds one bit per constraint used, in this order, and xFilter's arguments
+** come in the same order; idxStr says it for EXPLAIN.
 */
 #define IDX_ROWID  1
 #define IDX_KEY    2
@@ -175,11 +217,14 @@ static int webhookBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
   for(iIdx=0; iIdx<4; iIdx++){
     for(i=0; i<pInfo->nConstraint; i++){
       const struct sqlite3_index_constraint *pCons = &pInfo->aConstraint[i];
+      const char *zColl;
       if( !pCons->usable || pCons->op!=SQLITE_INDEX_CONSTRAINT_EQ ) continue;
       if( pCons->iColumn!=aIdx[iIdx].iCol || (idxNum & aIdx[iIdx].bit) ) continue;
+      zColl = pCons->iColumn>=0 ? sqlite3_vtab_collation(pInfo, i) : 0;
+      if( zColl && sqlite3_stricmp(zColl, "BINARY")!=0 ) continue;
       idxNum |= aIdx[iIdx].bit;
       pInfo->aConstraintUsage[i].argvIndex = ++nArg;
-      pInfo->aConstraintUsage[i].omit = 1;
+      pInfo->aConstraintUsage[i].omit = aIdx[iIdx].bit!=IDX_STATUS;
       if( aIdx[iIdx].rCost<rCost ) rCost = aIdx[iIdx].rCost;
       sqlite3_str_appendf(pDesc, "%s%s=?", nArg>1 ? " AND " : "", aIdx[iIdx].zName);
     }
@@ -189,7 +234,7 @@ static int webhookBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
   pInfo->estimatedCost = rCost;
   pInfo->estimatedRows = (sqlite3_int64)rCost;
   if( pInfo->nOrderBy==1 && pInfo->aOrderBy[0].iColumn<0 && !pInfo->aOrderBy[0].desc ){
-    pInfo->orderByConsumed = 1;   /* rows come in rowid (queue) order */
+    pInfo->orderByConsumed = 1;   /* rows come in rowid (first queued) order */
   }
   if( sqlite3_str_errcode(pDesc) ){
     sqlite3_free(sqlite3_str_finish(pDesc));
@@ -203,9 +248,9 @@ static int webhookBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
 /* xOpen */
 static int webhookOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur){
   WebhookCursor *pCur = sqlite3_malloc64(sizeof(*pCur));
-  (void)pVtab;
   if( pCur==0 ) return SQLITE_NOMEM;
   memset(pCur, 0, sizeof(*pCur));
+  pCur->pTab = (WebhookTab*)pVtab;
   *ppCur = &pCur->base;
   return SQLITE_OK;
 }
@@ -218,75 +263,118 @@ static int webhookClose(sqlite3_vtab_cursor *cur){
   return SQLITE_OK;
 }
 
-/* xNext */
+/* xNext: the next record, with its trust worked out. */
 static int webhookNext(sqlite3_vtab_cursor *cur){
   WebhookCursor *pCur = (WebhookCursor*)cur;
   int rc = sqlite3_step(pCur->pScan);
   pCur->bEof = rc!=SQLITE_ROW;
-  if( rc==SQLITE_ROW || rc==SQLITE_DONE ) return SQLITE_OK;
-  return tabError((WebhookTab*)cur->pVtab, rc,
-                  sqlite3_mprintf("apify: %s", sqlite3_errmsg(((WebhookTab*)cur->pVtab)->db)));
+  if( rc==SQLITE_ROW ){
+    rc = apifyStoreTrust(pCur->pTab->pStore, pCur->pScan, 0, &pCur->eTrust);
+    if( rc==SQLITE_OK ) return SQLITE_OK;
+    pCur->bEof = 1;
+    return rc;
+  }
+  if( rc==SQLITE_DONE ) return SQLITE_OK;
+  return tabError(pCur->pTab, rc, sqlite3_mprintf("apify: %s", sqlite3_errmsg(pCur->pTab->db)));
 }
 
-/* xFilter: scan the store, narrowed by the constraints xBestIndex chose, in queue order. The
-** request columns are read back out of the request as sent, with the paths of aField. */
+/* xFilter: scan the store, narrowed by the constraints xBestIndex chose, in seq order. The
+** request columns are read out of the request as it stands (or as an UPDATE of this transaction
+** left it pending). Tombstones, and records a DELETE of this transaction is taking away, are not
+** rows of the table. */
 static int webhookFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr,
                          int argc, sqlite3_value **argv){
   WebhookCursor *pCur = (WebhookCursor*)cur;
   WebhookTab *pTab = (WebhookTab*)cur->pVtab;
-  const char *zDb = apifyStoreSchema(pTab->pStore), *zT = apifyStoreName(pTab->pStore);
-  sqlite3_str *pSql = sqlite3_str_new(pTab->db);
-  char *zSql;
+  sqlite3_str *pSql, *pMore = sqlite3_str_new(pTab->db);
+  char *zSql, *zMore, *zErr = 0;
   int i, rc, bExists = 0;
   (void)idxStr;
   sqlite3_finalize(pCur->pScan);
   pCur->pScan = 0;
   pCur->bEof = 1;
   rc = apifyStoreExists(pTab->pStore, &bExists);
+  if( rc==SQLITE_OK && bExists ) rc = apifyStoreCheck(pTab->pStore, &zErr);
   if( rc!=SQLITE_OK || !bExists ){
-    sqlite3_free(sqlite3_str_finish(pSql));
-    return rc;
+    sqlite3_free(sqlite3_str_finish(pMore));
+    return tabFail(pTab, rc, &zErr);
   }
-  sqlite3_str_appendall(pSql, "SELECT seq");
+  pSql = sqlite3_str_new(pTab->db);
+  sqlite3_str_appendall(pMore, ROW_REQUEST);
   for(i=0; i<N_REQUEST_COL; i++){
-    sqlite3_str_appendf(pSql, ", json_extract(request, %Q)", aField[i].zPath);
+    /* a request that is not JSON (a planted record's) reads as NULLs, not as an error */
+    sqlite3_str_appendf(pMore, ", CASE WHEN json_valid(" ROW_REQUEST ") THEN json_extract("
+                        ROW_REQUEST ", %Q) END", aField[i].zPath);
   }
-  sqlite3_str_appendall(pSql, ", request");
-  for(i=0; i<(int)(sizeof(azOutcome)/sizeof(azOutcome[0])); i++){
-    sqlite3_str_appendf(pSql, ", %s", azOutcome[i]);
+  zMore = sqlite3_str_finish(pMore);
+  rc = zMore ? apifyStoreScan(pTab->pStore, zMore, pSql) : SQLITE_NOMEM;
+  sqlite3_free(zMore);
+  /* Tombstones (unless being created again) and records being deleted are not rows. */
+  sqlite3_str_appendall(pSql, " WHERE (s.status<>'deleted' OR q.op='create')"
+                              " AND q.op IS NOT 'delete'");
+  if( idxNum & IDX_ROWID )  sqlite3_str_appendall(pSql, " AND s.seq=?");
+  if( idxNum & IDX_KEY )    sqlite3_str_appendall(pSql, " AND s.idempotency_key=?");
+  if( idxNum & IDX_ID )     sqlite3_str_appendall(pSql, " AND s.id=?");
+  if( idxNum & IDX_STATUS ){
+    /* created and failed are stored as such (unless pending); other values are worked out */
+    sqlite3_str_appendall(pSql, " AND (s.status=:s OR q.op IS NOT NULL"
+                                " OR :s NOT IN ('created','failed'))");
   }
-  sqlite3_str_appendf(pSql, " FROM \"%w\".\"%w_store\" WHERE 1", zDb, zT);
-  if( idxNum & IDX_ROWID )  sqlite3_str_appendall(pSql, " AND seq=?");
-  if( idxNum & IDX_KEY )    sqlite3_str_appendall(pSql, " AND idempotency_key=?");
-  if( idxNum & IDX_ID )     sqlite3_str_appendall(pSql, " AND id=?");
-  if( idxNum & IDX_STATUS ) sqlite3_str_appendall(pSql, " AND status=?");
-  sqlite3_str_appendall(pSql, " ORDER BY seq");
+  sqlite3_str_appendall(pSql, " ORDER BY s.seq");
   zSql = sqlite3_str_finish(pSql);
   if( zSql==0 ) return SQLITE_NOMEM;
+  if( rc!=SQLITE_OK ){
+    sqlite3_free(zSql);
+    return tabFail(pTab, rc, &zErr);
+  }
   rc = sqlite3_prepare_v2(pTab->db, zSql, -1, &pCur->pScan, 0);
   sqlite3_free(zSql);
-  for(i=0; rc==SQLITE_OK && i<argc; i++) rc = sqlite3_bind_value(pCur->pScan, i+1, argv[i]);
-  if( rc!=SQLITE_OK ){
-    return tabError(pTab, rc, sqlite3_mprintf("apify: %s", sqlite3_errmsg(pTab->db)));
+  for(i=0; rc==SQLITE_OK && i<argc; i++){
+    /* status, when used, is the last argument, named :s; the others are ?1, ?2... in order */
+    int iParam = (idxNum & IDX_STATUS) && i==argc-1
+               ? sqlite3_bind_parameter_index(pCur->pScan, ":s") : i+1;
+    rc = sqlite3_bind_value(pCur->pScan, iParam, argv[i]);
   }
+  if( rc!=SQLITE_OK ) return tabFail(pTab, rc, &zErr);
   return webhookNext(cur);
 }
-
 /* xEof */
 static int webhookEof(sqlite3_vtab_cursor *cur){
   return ((WebhookCursor*)cur)->bEof;
 }
 
-/* xColumn: column i of the vtab is column i+1 of the scan (column 0 is seq). */
+/* xColumn. Under an UPDATE, the columns it does not set are not read (sqlite3_vtab_nochange):
+** xUpdate then knows which ones the UPDATE changes. */
 static int webhookColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i){
   WebhookCursor *pCur = (WebhookCursor*)cur;
-  sqlite3_result_value(ctx, sqlite3_column_value(pCur->pScan, i+1));
+  sqlite3_stmt *pScan = pCur->pScan;
+  int bPending = sqlite3_column_type(pScan, SC_PENDING)!=SQLITE_NULL;
+  if( sqlite3_vtab_nochange(ctx) ) return SQLITE_OK;
+  if( i<N_REQUEST_COL ){
+    sqlite3_result_value(ctx, sqlite3_column_value(pScan, SC_FIELD0+i));
+  }else if( i==COL_WEBHOOK ){
+    sqlite3_result_value(ctx, sqlite3_column_value(pScan, SC_REQUEST));
+  }else if( i==COL_STATUS ){
+    const char *z = bPending ? "pending"
+                  : pCur->eTrust==APIFY_TRUST_FORGED ? "unverified"
+                  : (const char*)sqlite3_column_text(pScan, SC_STATUS);
+    sqlite3_result_text(ctx, z, -1, SQLITE_TRANSIENT);
+  }else if( i==COL_OPERATION ){
+    sqlite3_result_value(ctx, sqlite3_column_value(pScan, bPending ? SC_PENDING : SC_OPERATION));
+  }else if( i==COL_VERIFIED ){
+    if( bPending || pCur->eTrust==APIFY_TRUST_UNKNOWN ) sqlite3_result_null(ctx);
+    else sqlite3_result_int(ctx, pCur->eTrust==APIFY_TRUST_VERIFIED);
+  }else if( i==COL_ID ){
+    sqlite3_result_value(ctx, sqlite3_column_value(pScan, SC_ID));
+  }else{
+    sqlite3_result_value(ctx, sqlite3_column_value(pScan, SC_HTTP + (i-COL_STATUS-1)));
+  }
   return SQLITE_OK;
 }
 
 /* xRowid: the store's seq. */
 static int webhookRowid(sqlite3_vtab_cursor *cur, sqlite_int64 *pRowid){
-  *pRowid = sqlite3_column_int64(((WebhookCursor*)cur)->pScan, 0);
+  *pRowid = sqlite3_column_int64(((WebhookCursor*)cur)->pScan, SC_SEQ);
   return SQLITE_OK;
 }
 
@@ -313,23 +401,26 @@ static int jsonCheck(WebhookTab *pTab, sqlite3_value *pVal, int *pbValid, int *p
   return rc;
 }
 
-/* Build the WebhookCreate JSON of an inserted row: the webhook column's object (or {}), then
-** each non-NULL request column set over it. *pzJson (sqlite3_malloc'd, *pnJson bytes) goes to
-** the request builder, which judges it; a webhook value that is not a JSON object passes
-** through unchanged so that the builder says what is wrong with it. A column of the wrong SQL
-** type is an error in *pzErr naming it. */
-static int rowToJson(WebhookTab *pTab, sqlite3_value **aCol, char **pzJson, int *pnJson,
-                     char **pzErr){
+/* Build the WebhookCreate JSON of a row. INSERT (zBase NULL): the webhook column's object (or
+** {}), then each non-NULL request column set over it. UPDATE: the request zBase, or the webhook
+** column when the UPDATE sets it, then each request column the UPDATE sets over it (NULL removes
+** the field). *pzJson (sqlite3_malloc'd, *pnJson bytes) goes to the request builder, which
+** judges it; a webhook value that is not a JSON object passes through unchanged so that the
+** builder says what is wrong with it. A column of the wrong SQL type is an error in *pzErr
+** naming it. */
+static int rowToJson(WebhookTab *pTab, sqlite3_value **aCol, const char *zBase, char **pzJson,
+                     int *pnJson, char **pzErr){
   static const char zSet[] =
     "SELECT CASE ?4 WHEN 'j' THEN json_set(?1, ?2, json(?3))"
     "  WHEN 'b' THEN json_set(?1, ?2, json(CASE WHEN ?3 THEN 'true' ELSE 'false' END))"
+    "  WHEN 'r' THEN json_remove(?1, ?2)"
     "  ELSE json_set(?1, ?2, ?3) END";
   sqlite3_value *pHook = aCol[COL_WEBHOOK];
-  const char *zStart = "{}";
+  const char *zStart = zBase ? zBase : "{}";
   char *zJson;
-  int i, n = 2, bValid = 1, bObject = 1, rc = SQLITE_OK;
+  int i, n = (int)strlen(zStart), bValid = 1, bObject = 1, rc = SQLITE_OK;
   *pzJson = 0;
-  if( sqlite3_value_type(pHook)!=SQLITE_NULL ){
+  if( sqlite3_value_type(pHook)!=SQLITE_NULL && !sqlite3_value_nochange(pHook) ){
     zStart = (const char*)sqlite3_value_text(pHook);
     n = sqlite3_value_bytes(pHook);
     if( zStart==0 ) return SQLITE_NOMEM;
@@ -342,8 +433,17 @@ static int rowToJson(WebhookTab *pTab, sqlite3_value **aCol, char **pzJson, int 
   for(i=0; i<N_REQUEST_COL && rc==SQLITE_OK; i++){
     sqlite3_value *pVal = aCol[i];
     int eType = sqlite3_value_type(pVal);
-    if( eType==SQLITE_NULL ) continue;
-    if( aField[i].eKind=='b' && (eType!=SQLITE_INTEGER || (sqlite3_uint64)sqlite3_value_int64(pVal)>1) ){
+    int bRemove = 0;
+    if( sqlite3_value_nochange(pVal) ) continue;      /* UPDATE: not in its SET */
+    if( eType==SQLITE_NULL ){
+      if( zBase==0 ) continue;                        /* INSERT: NULL is absent */
+      bRemove = 1;                                    /* UPDATE: set to NULL, so removed */
+    }
+    if( bRemove ){
+      if( pTab->pSet==0 ){
+        rc = sqlite3_prepare_v3(pTab->db, zSet, -1, SQLITE_PREPARE_PERSISTENT, &pTab->pSet, 0);
+      }
+    }else if( aField[i].eKind=='b' && (eType!=SQLITE_INTEGER || (sqlite3_uint64)sqlite3_value_int64(pVal)>1) ){
       *pzErr = sqlite3_mprintf("%s must be 0 or 1 (false or true), not %Q",
                                aField[i].zName, sqlite3_value_text(pVal));
       rc = *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
@@ -356,13 +456,13 @@ static int rowToJson(WebhookTab *pTab, sqlite3_value **aCol, char **pzJson, int 
     }else if( pTab->pSet==0 ){
       rc = sqlite3_prepare_v3(pTab->db, zSet, -1, SQLITE_PREPARE_PERSISTENT, &pTab->pSet, 0);
     }
-    if( rc==SQLITE_OK && aField[i].eKind=='j' ){
+    if( rc==SQLITE_OK && aField[i].eKind=='j' && !bRemove ){
       rc = jsonCheck(pTab, pVal, &bValid, &bObject);     /* not JSON: set as a string */
       bObject = 1;
     }
     if( rc==SQLITE_OK ){
-      static const char azKind[][2] = { "t", "j", "b" };
-      int iKind = aField[i].eKind=='b' ? 2 : aField[i].eKind=='j' && bValid ? 1 : 0;
+      static const char azKind[][2] = { "t", "j", "b", "r" };
+      int iKind = bRemove ? 3 : aField[i].eKind=='b' ? 2 : aField[i].eKind=='j' && bValid ? 1 : 0;
       sqlite3_bind_text(pTab->pSet, 1, zJson, n, SQLITE_STATIC);
       sqlite3_bind_text(pTab->pSet, 2, aField[i].zPath, -1, SQLITE_STATIC);
       sqlite3_bind_value(pTab->pSet, 3, pVal);
@@ -394,137 +494,655 @@ static int rowToJson(WebhookTab *pTab, sqlite3_value **aCol, char **pzJson, int 
   return rc;
 }
 
-/*
-** xUpdate. argc==1: DELETE of rowid argv[0]. argc>1: argv[0] is the old rowid (NULL for an
-** INSERT), argv[1] the new rowid, argv[2..] the N_COL columns in declaration order. Only INSERT
-** is supported: the row is validated, its body built and queued; it is sent at commit.
-*/
-static int webhookUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
-                         sqlite_int64 *pRowid){
-  WebhookTab *pTab = (WebhookTab*)pVtab;
-  const char *zT = apifyStoreName(pTab->pStore);
-  sqlite3_value **aCol = &argv[2];
-  char *zJson = 0, *zBody = 0, *zKey = 0, *zErr = 0;
-  int i, nJson = 0, rc = SQLITE_OK;
 
-  if( argc==1 ){
-    return tabError(pTab, SQLITE_ERROR, sqlite3_mprintf(
-      "apify: rows of %s cannot be deleted: their webhooks exist on Apify; delete a webhook "
-      "there, and forget its record with DELETE FROM \"%w_store\"", zT, zT));
+/* The eponymous table lives in main: "INSERT INTO aux.apify_webhooks" reaches it, and its
+** records would go to main, not where the statement points. Refuse such a statement before
+** anything is queued. */
+static int checkStatement(WebhookTab *pTab, char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  if( !pTab->bEponymous ) return SQLITE_OK;
+  while( (pStmt = sqlite3_next_stmt(pTab->db, pStmt))!=0 ){
+    char *zSchema;
+    if( pStmt==pTab->pChecked || !sqlite3_stmt_busy(pStmt) ) continue;
+    zSchema = apifyQualified(sqlite3_sql(pStmt), apifyStoreName(pTab->pStore));
+    if( zSchema ){
+      *pzErr = sqlite3_mprintf("apify: %s.%s is main's %s (a table named after its module lives"
+                               " in main), so its records would go to main, not to %s; to keep"
+                               " records in %s: CREATE VIRTUAL TABLE %s.webhooks USING %s",
+                               zSchema, apifyStoreName(pTab->pStore),
+                               apifyStoreName(pTab->pStore), zSchema, zSchema, zSchema,
+                               apifyStoreName(pTab->pStore));
+      sqlite3_free(zSchema);
+      return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+    }
+    pTab->pChecked = pStmt;
   }
-  if( sqlite3_value_type(argv[0])!=SQLITE_NULL ){
-    return tabError(pTab, SQLITE_ERROR, sqlite3_mprintf(
-      "apify: rows of %s cannot be updated; to send a failed row again, insert it again: "
-      "INSERT INTO %s(webhook) SELECT webhook FROM %s WHERE status = 'failed'", zT, zT, zT));
+  return SQLITE_OK;
+}
+
+/* True if z is a webhook id: 1 to 64 letters and digits (it goes into a URL path). */
+static int isWebhookId(const char *z){
+  int i;
+  for(i=0; z[i]; i++){
+    char c = z[i];
+    if( i>=64 || !((c>='a' && c<='z') || (c>='A' && c<='Z') || (c>='0' && c<='9')) ) return 0;
   }
-  pTab->nRow++;
-  if( sqlite3_value_type(argv[1])!=SQLITE_NULL ){
-    zErr = sqlite3_mprintf("rowid is assigned by the extension; leave it out");
-    rc = zErr ? SQLITE_ERROR : SQLITE_NOMEM;
+  return i>0;
+}
+
+/* *pzErr for a record that must be verified before it is acted on, and is not. */
+static int notVerified(WebhookTab *pTab, int iRow, const ApifyRecord *r, char **pzErr){
+  const char *zT = apifyStoreName(pTab->pStore);
+  if( r->eTrust==APIFY_TRUST_UNKNOWN ){
+    *pzErr = sqlite3_mprintf("apify: row %d: no API token, so the record of webhook %s cannot be"
+                             " verified before it is changed; set APIFY_TOKEN in the environment"
+                             " before loading the extension", iRow, r->zId ? r->zId : "?");
+  }else{
+    char *zAdopt = r->zId && isWebhookId(r->zId)
+      ? sqlite3_mprintf("adopt the webhook to manage it (INSERT INTO %s(id) VALUES ('%s')), or ",
+                        zT, r->zId) : sqlite3_mprintf("%s", "");
+    *pzErr = zAdopt ? sqlite3_mprintf("apify: row %d: the record %lld%s%s is not verified: this"
+                             " extension did not write it for this account (or wrote it under"
+                             " another token), so nothing is sent for it; %sforget the record"
+                             " (DELETE FROM \"%w_store\" WHERE seq=%lld)", iRow,
+                             (long long)r->iSeq, r->zId ? " of webhook " : "",
+                             r->zId ? r->zId : "", zAdopt, zT, (long long)r->iSeq) : 0;
+    sqlite3_free(zAdopt);
+  }
+  return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+}
+
+
+/* True if this transaction has queued operation zOp on record r. Only this connection's TEMP
+** queue says so (r->zPending comes from it): pending columns a file holds mean nothing. */
+static int pendingIs(const ApifyRecord *r, const char *zOp){
+  return r->zPending && strcmp(r->zPending, zOp)==0;
+}
+
+/* Queue operation zOp (NULL: none) with body zBody on record iSeq, as row iRow's. */
+static int pend(WebhookTab *pTab, sqlite3_int64 iSeq, const char *zOp, const char *zBody,
+                int iRow){
+  return apifyStorePend(pTab->pStore, iSeq, zOp, zBody, iRow);
+}
+
+/* INSERT INTO T(id) VALUES (...): adopt webhook zId, made elsewhere, at commit. */
+static int adoptRow(WebhookTab *pTab, int iRow, const char *zId, sqlite3_int64 *pRowid,
+                    char **pzErr){
+  ApifyRecord r;
+  int bFound = 0;
+  int rc = apifyStoreFind(pTab->pStore, 'i', zId, 0, &r, &bFound);
+  if( rc==SQLITE_OK && !bFound ){
+    rc = apifyStoreNew(pTab->pStore, 0, 0, "adopt", zId, pRowid);
+    if( rc==SQLITE_OK ) rc = pend(pTab, *pRowid, "adopt", zId, iRow);
+  }else if( rc==SQLITE_OK ){
+    *pRowid = r.iSeq;
+    /* Recorded and verified, or touched already by this transaction: nothing to do. Otherwise
+    ** (not verified, failed, deleted) the GET vouches for it again. */
+    if( r.zPending==0 && !(r.eTrust==APIFY_TRUST_VERIFIED && strcmp(r.zStatus, "created")==0) ){
+      rc = pend(pTab, r.iSeq, "adopt", zId, iRow);
+    }
+  }
+  apifyRecordFree(&r);
+  (void)pzErr;
+  return rc;
+}
+
+/* INSERT: validate the row, then queue its create unless its key is created already. */
+static int insertRow(WebhookTab *pTab, int iRow, sqlite3_value **aCol, sqlite3_int64 *pRowid,
+                     char **pzErr){
+  ApifyRecord r;
+  char *zJson = 0, *zBody = 0, *zKey = 0;
+  const char *zOp = 0;
+  int i, nJson = 0, bFound = 0, bAdopt = 1, rc = SQLITE_OK;
+
+  memset(&r, 0, sizeof(r));
+  for(i=0; i<N_COL; i++){
+    if( i!=COL_ID && sqlite3_value_type(aCol[i])!=SQLITE_NULL ) bAdopt = 0;
+  }
+  if( sqlite3_value_type(aCol[COL_ID])!=SQLITE_NULL ){
+    const char *zId = (const char*)sqlite3_value_text(aCol[COL_ID]);
+    if( !bAdopt ){
+      *pzErr = sqlite3_mprintf("id adopts a webhook made elsewhere and goes alone: INSERT INTO"
+                               " %s(id) VALUES (...); to create one, leave id out",
+                               apifyStoreName(pTab->pStore));
+      return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+    }
+    if( zId==0 ) return SQLITE_NOMEM;
+    if( sqlite3_value_type(aCol[COL_ID])!=SQLITE_TEXT || !isWebhookId(zId) ){
+      *pzErr = sqlite3_mprintf("id %Q is not a webhook id (1 to 64 letters and digits)", zId);
+      return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+    }
+    rc = apifyStoreEnsure(pTab->pStore, pzErr);
+    if( rc==SQLITE_OK && *pzErr==0 ) rc = adoptRow(pTab, iRow, zId, pRowid, pzErr);
+    return rc;
   }
   for(i=COL_ID; rc==SQLITE_OK && i<N_COL; i++){
     if( sqlite3_value_type(aCol[i])!=SQLITE_NULL ){
-      zErr = sqlite3_mprintf("%s is set by the extension; leave it out", azOutcome[i-COL_ID]);
-      rc = zErr ? SQLITE_ERROR : SQLITE_NOMEM;
+      *pzErr = sqlite3_mprintf("%s is set by the extension; leave it out", azOutcome[i-COL_ID]);
+      rc = *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
     }
   }
-  if( rc==SQLITE_OK ) rc = rowToJson(pTab, aCol, &zJson, &nJson, &zErr);
+  if( rc==SQLITE_OK ) rc = rowToJson(pTab, aCol, 0, &zJson, &nJson, pzErr);
   if( rc==SQLITE_OK ){
-    if( pTab->pRules==0 ) rc = apifyRulesOpen(pTab->db, &pTab->pRules);
-    if( rc==SQLITE_OK ){
-      rc = apifyRequestBuild(pTab->db, pTab->pRules, zJson, nJson, &zBody, &zKey, &zErr);
-    }
-    if( rc==SQLITE_ERROR && zErr && strncmp(zErr, "apify: ", 7)==0 ){
-      memmove(zErr, zErr+7, strlen(zErr+7)+1);   /* in place: "apify: row N: " goes first */
+    rc = apifyRequestBuild(pTab->db, pTab->pRules, zJson, nJson, &zBody, &zKey, pzErr);
+    if( rc==SQLITE_ERROR && *pzErr && strncmp(*pzErr, "apify: ", 7)==0 ){
+      memmove(*pzErr, *pzErr+7, strlen(*pzErr+7)+1);   /* "apify: row N: " goes first */
     }
   }
-  if( rc==SQLITE_OK ) rc = apifyStoreQueue(pTab->pStore, zKey, zBody, pTab->nRow, &zErr);
-  if( rc==SQLITE_OK ){
-    *pRowid = apifyStoreMark(pTab->pStore);
-  }else if( zErr ){
-    rc = tabError(pTab, rc, sqlite3_mprintf("apify: row %d: %s", pTab->nRow, zErr));
-  }else if( rc!=SQLITE_NOMEM ){
-    rc = tabError(pTab, rc, sqlite3_mprintf("apify: row %d: %s", pTab->nRow,
-                                            sqlite3_errmsg(pTab->db)));
+  if( rc==SQLITE_OK ) rc = apifyStoreEnsure(pTab->pStore, pzErr);
+  if( rc==SQLITE_OK ) rc = apifyStoreFind(pTab->pStore, 'k', zKey, 0, &r, &bFound);
+  if( rc==SQLITE_OK && !bFound ){
+    rc = apifyStoreNew(pTab->pStore, zKey, zBody, "create", 0, pRowid);
+    if( rc==SQLITE_OK ) rc = pend(pTab, *pRowid, "create", zBody, iRow);
+  }else if( rc==SQLITE_OK ){
+    /* The request this key names: what was first inserted, or, for a record that came with a
+    ** transaction of this connection, what that transaction queued. */
+    const char *zNamed = pendingIs(&r, "create") ? r.zPendingRequest : r.zOrigin;
+    int bSame = zNamed && strcmp(zNamed, zBody)==0;
+    *pRowid = r.iSeq;
+    if( pendingIs(&r, "delete") ){
+      /* Deleted and inserted again in one transaction: the webhook stays, as inserted. */
+      zOp = strcmp(zBody, r.zRequest ? r.zRequest : "")==0 ? 0 : "update";
+      rc = pend(pTab, r.iSeq, zOp, zOp ? zBody : 0, iRow);
+    }else if( (r.zPending || r.eTrust==APIFY_TRUST_VERIFIED) && !bSame ){
+      *pzErr = pendingIs(&r, "create")
+        ? sqlite3_mprintf("idempotencyKey %Q of row %d was already used by row %d for a different"
+                          " request (row %d: %.200s; row %d: %.200s)", zKey, iRow, r.iPos,
+                          r.iPos, zNamed, iRow, zBody)
+        : sqlite3_mprintf("idempotencyKey %Q of row %d already belongs to a different %s request"
+                          " (stored: %.200s; row %d: %.200s)", zKey, iRow, r.zStatus,
+                          zNamed ? zNamed : "?", iRow, zBody);
+      rc = *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+    }else if( r.zPending==0
+           && !(r.eTrust==APIFY_TRUST_VERIFIED && strcmp(r.zStatus, "created")==0) ){
+      /* Failed, deleted (create it again), or not verified: the user's own request goes out,
+      ** and its outcome replaces whatever the record said. */
+      rc = pend(pTab, r.iSeq, "create", zBody, iRow);
+    }
+    /* Otherwise: created already, or queued already with the same request: nothing to do. */
   }
-  sqlite3_free(zErr);
+  apifyRecordFree(&r);
   sqlite3_free(zJson);
   sqlite3_free(zBody);
   sqlite3_free(zKey);
   return rc;
 }
 
-/* One send of xSync: the store rows go out through the transport, outcomes come back. */
+/* UPDATE of record iSeq: queue a PUT of the changed fields (a created webhook), or the create
+** of the corrected request (a failed one, or one inserted by this transaction). */
+static int updateRow(WebhookTab *pTab, int iRow, sqlite3_int64 iSeq, sqlite3_value **aCol,
+                     char **pzErr){
+  ApifyRecord r;
+  char *zJson = 0, *zBody = 0;
+  const char *zBase;
+  int i, nJson = 0, bFound = 0, rc;
+
+  for(i=COL_ID; i<N_COL; i++){
+    if( !sqlite3_value_nochange(aCol[i]) ){
+      *pzErr = sqlite3_mprintf("%s is set by the extension; it cannot be updated",
+                               azOutcome[i-COL_ID]);
+      return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+    }
+  }
+  if( !sqlite3_value_nochange(aCol[COL_IDEMPOTENCY_KEY]) ){
+    *pzErr = sqlite3_mprintf("idempotency_key is the record's identity and cannot be updated;"
+                             " insert the request with the new key instead");
+    return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+  }
+  rc = apifyStoreFind(pTab->pStore, 's', 0, iSeq, &r, &bFound);
+  if( rc!=SQLITE_OK || !bFound ){
+    apifyRecordFree(&r);
+    return rc;
+  }
+  if( pendingIs(&r, "adopt") ){
+    *pzErr = sqlite3_mprintf("the webhook %s is adopted by this transaction; update it after its"
+                             " commit", r.zId);
+    rc = *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+  }else if( r.zPending==0 && r.eTrust!=APIFY_TRUST_VERIFIED ){
+    rc = notVerified(pTab, iRow, &r, pzErr);
+  }
+  zBase = r.zPending ? r.zPendingRequest : r.zRequest;
+  if( rc==SQLITE_OK ) rc = rowToJson(pTab, aCol, zBase ? zBase : "{}", &zJson, &nJson, pzErr);
+  if( rc==SQLITE_OK ){
+    rc = apifyRequestCanonical(pTab->db, pTab->pRules, zJson, nJson, &zBody, pzErr);
+    if( rc==SQLITE_ERROR && *pzErr && strncmp(*pzErr, "apify: ", 7)==0 ){
+      memmove(*pzErr, *pzErr+7, strlen(*pzErr+7)+1);
+    }
+  }
+  if( rc==SQLITE_OK && !(zBase && strcmp(zBase, zBody)==0) ){
+    if( pendingIs(&r, "create") || strcmp(r.zStatus, "failed")==0 ){
+      rc = pend(pTab, iSeq, "create", zBody, iRow);
+    }else if( r.zRequest && strcmp(r.zRequest, zBody)==0 ){
+      rc = pend(pTab, iSeq, 0, 0, iRow);          /* back to what the webhook is */
+    }else{
+      rc = pend(pTab, iSeq, "update", zBody, iRow);
+    }
+  }
+  apifyRecordFree(&r);
+  sqlite3_free(zJson);
+  sqlite3_free(zBody);
+  return rc;
+}
+
+/* DELETE of record iSeq: queue the DELETE of a created webhook; a record that never became one
+** is forgotten at once. */
+static int deleteRow(WebhookTab *pTab, int iRow, sqlite3_int64 iSeq, char **pzErr){
+  ApifyRecord r;
+  int bFound = 0;
+  int rc = apifyStoreFind(pTab->pStore, 's', 0, iSeq, &r, &bFound);
+  if( rc==SQLITE_OK && bFound ){
+    if( pendingIs(&r, "update") ){
+      rc = pend(pTab, iSeq, "delete", 0, iRow);
+    }else if( r.zPending && strcmp(r.zStatus, "deleted")==0 ){
+      rc = pend(pTab, iSeq, 0, 0, iRow);            /* a re-creation taken back */
+    }else if( r.zPending || strcmp(r.zStatus, "created")!=0 ){
+      rc = apifyStoreForget(pTab->pStore, iSeq);    /* never a webhook (this way): forgotten */
+    }else if( r.eTrust!=APIFY_TRUST_VERIFIED ){
+      rc = notVerified(pTab, iRow, &r, pzErr);
+    }else{
+      rc = pend(pTab, iSeq, "delete", 0, iRow);
+    }
+  }
+  apifyRecordFree(&r);
+  return rc;
+}
+
+/*
+** xUpdate. argc==1: DELETE of rowid argv[0]. argc>1: argv[0] is the old rowid (NULL for an
+** INSERT), argv[1] the new rowid, argv[2..] the N_COL columns in declaration order (under an
+** UPDATE, those it does not set are sqlite3_value_nochange()). The row is validated and its
+** operation queued; it is sent at commit.
+*/
+static int webhookUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
+                         sqlite_int64 *pRowid){
+  WebhookTab *pTab = (WebhookTab*)pVtab;
+  char *zErr = 0;
+  int iRow, rc;
+
+  iRow = apifyStoreRowNumber(pTab->pStore);
+  rc = checkStatement(pTab, &zErr);
+  if( rc==SQLITE_OK && pTab->pRules==0 ) rc = apifyRulesOpen(pTab->db, &pTab->pRules);
+  if( rc==SQLITE_OK && argc==1 ){
+    rc = apifyStoreEnsure(pTab->pStore, &zErr);
+    if( rc==SQLITE_OK ) rc = deleteRow(pTab, iRow, sqlite3_value_int64(argv[0]), &zErr);
+  }else if( rc==SQLITE_OK && sqlite3_value_type(argv[0])==SQLITE_NULL ){
+    if( sqlite3_value_type(argv[1])!=SQLITE_NULL ){
+      zErr = sqlite3_mprintf("rowid is assigned by the extension; leave it out");
+      rc = zErr ? SQLITE_ERROR : SQLITE_NOMEM;
+    }else{
+      rc = insertRow(pTab, iRow, &argv[2], pRowid, &zErr);
+    }
+  }else if( rc==SQLITE_OK ){
+    if( sqlite3_value_int64(argv[0])!=sqlite3_value_int64(argv[1]) ){
+      zErr = sqlite3_mprintf("rowid is assigned by the extension; it cannot be changed");
+      rc = zErr ? SQLITE_ERROR : SQLITE_NOMEM;
+    }else{
+      rc = apifyStoreEnsure(pTab->pStore, &zErr);
+      if( rc==SQLITE_OK ) rc = updateRow(pTab, iRow, sqlite3_value_int64(argv[0]), &argv[2], &zErr);
+    }
+  }
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
+    /* Every message names the row: "apify: row N: ..." */
+    char *zMsg;
+    if( zErr && strncmp(zErr, "apify: ", 7)==0 ){
+      zMsg = strncmp(zErr+7, "row ", 4)==0 ? sqlite3_mprintf("%s", zErr)
+                                           : sqlite3_mprintf("apify: row %d: %s", iRow, zErr+7);
+    }else if( zErr ){
+      zMsg = sqlite3_mprintf("apify: row %d: %s", iRow, zErr);
+    }else{
+      zMsg = sqlite3_mprintf("apify: row %d: %s", iRow, sqlite3_errmsg(pTab->db));
+    }
+    sqlite3_free(zErr);
+    return tabError(pTab, rc, zMsg);
+  }
+  sqlite3_free(zErr);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* At commit: the queued operations go out, and their outcomes are recorded */
+
+/* One call of xSync: a queued operation and the record it acts on. */
 typedef struct SendCall SendCall;
 struct SendCall {
   ApifyCall call;          /* must come first: the transport hands back &call */
-  sqlite3_int64 iSeq;
-  char *zBody;
+  ApifyRecord r;           /* the record before it, with its operation (r.zPending) */
+  char *zBody;             /* what is sent (owned) */
+  char *zPath;             /* where (owned) */
+  int iGeneration;         /* the record's generation when it is a create */
 };
 typedef struct Send Send;
 struct Send {
   WebhookTab *pTab;
-  int nAnswer;             /* HTTP answers heard in this run */
-  sqlite3_int64 nSent;     /* rows handed to the transport */
+  sqlite3_int64 iAfter;    /* the stamp of the operation handed out last */
+  sqlite3_int64 nTotal;    /* operations queued */
+  sqlite3_int64 nHanded;   /* handed to the transport */
+  sqlite3_int64 nSent;     /* of those, sent at least once */
+  sqlite3_int64 nDone;     /* applied: the API said so */
+  sqlite3_int64 nFailed;   /* refused by the API, or failed with no chance of being applied */
+  sqlite3_int64 nUnknown;  /* no answer, though it may have been applied */
+  int nAnswer;             /* HTTP answers heard */
+  int bAllCreates;         /* every operation handed out was a create */
   char *zAbort;            /* why the whole commit fails, or NULL */
 };
 
-/* xNext of the transport: the next pending row queued by this transaction. */
-static int sendNext(void *pArg, ApifyCall **pp){
-  Send *pSend = (Send*)pArg;
-  SendCall *pCall;
-  sqlite3_int64 iSeq;
-  char *zBody = 0;
-  int rc = apifyStoreNext(pSend->pTab->pStore, &iSeq, &zBody);
-  *pp = 0;
-  if( rc!=SQLITE_OK || zBody==0 ) return rc;
-  pSend->nSent++;
-  pCall = sqlite3_malloc64(sizeof(*pCall));
-  if( pCall==0 ){
-    sqlite3_free(zBody);
-    return SQLITE_NOMEM;
-  }
-  memset(pCall, 0, sizeof(*pCall));
-  pCall->iSeq = iSeq;
-  pCall->zBody = zBody;    /* ownership moves to the call */
-  pCall->call.zBody = zBody;
-  pCall->call.bReplay = 1;   /* it carries an idempotencyKey */
-  *pp = &pCall->call;
-  return SQLITE_OK;
+static void sendCallFree(SendCall *p){
+  apifyCallReset(&p->call);
+  apifyRecordFree(&p->r);
+  sqlite3_free(p->zBody);
+  sqlite3_free(p->zPath);
+  sqlite3_free(p);
 }
 
-/* xDone of the transport: record the outcome of a row. A 401, or no connection to the API
-** before any answer was heard, means nothing can be created: the commit fails with that
-** message. (A cut connection or a timeout proves nothing: that row is recorded failed.) */
+/* The body zBody with its idempotencyKey set to zKey (sqlite3_malloc'd in *pzOut). */
+static int bodyWithKey(sqlite3 *db, const char *zBody, const char *zKey, char **pzOut){
+  sqlite3_stmt *pStmt = 0;
+  int rc = sqlite3_prepare_v2(db, "SELECT json_set(?1, '$.idempotencyKey', ?2)", -1, &pStmt, 0);
+  *pzOut = 0;
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(pStmt, 1, zBody, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 2, zKey, -1, SQLITE_STATIC);
+    if( sqlite3_step(pStmt)==SQLITE_ROW ){
+      *pzOut = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
+      if( *pzOut==0 ) rc = SQLITE_NOMEM;
+    }
+    if( sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ) rc = sqlite3_errcode(db);
+  }
+  return rc;
+}
+
+/* The commit fails with zWhy: nothing of the queue may go out (it is not what was validated). */
+static int sendRefuse(Send *pSend, const char *zWhy, int iPos){
+  if( pSend->zAbort==0 ){
+    pSend->zAbort = sqlite3_mprintf("apify: row %d: %s; nothing of this commit was sent after"
+                                    " it", iPos, zWhy);
+  }
+  return pSend->zAbort ? SQLITE_ERROR : SQLITE_NOMEM;
+}
+
+/* xNext of the transport: the call of the next queued operation. Operations that turn out to
+** need no request (an UPDATE that changes nothing after all) are settled on the way. */
+static int sendNext(void *pArg, ApifyCall **pp){
+  Send *pSend = (Send*)pArg;
+  WebhookTab *pTab = pSend->pTab;
+  ApifyStore *pStore = pTab->pStore;
+  SendCall *p = 0;
+  int rc = SQLITE_OK;
+  *pp = 0;
+  while( rc==SQLITE_OK && *pp==0 ){
+    int bFound = 0;
+    const char *zOp;
+    if( p==0 ){
+      p = sqlite3_malloc64(sizeof(*p));
+      if( p==0 ) return SQLITE_NOMEM;
+      memset(p, 0, sizeof(*p));
+    }
+    rc = apifyQueueNext(pStore, pSend->iAfter, &p->r, &bFound);
+    if( rc!=SQLITE_OK || !bFound ) break;
+    pSend->iAfter = p->r.iStamp;
+    zOp = p->r.zPending;
+    if( !p->r.bSealed ){
+      rc = sendRefuse(pSend, "its queued operation was changed after it was validated",
+                      p->r.iPos);
+      break;
+    }
+    if( strcmp(zOp, "create")!=0 && strcmp(zOp, "adopt")!=0
+     && p->r.eTrust!=APIFY_TRUST_VERIFIED ){
+      rc = sendRefuse(pSend, "its record is no longer verified (the token changed in this"
+                             " transaction)", p->r.iPos);
+      break;
+    }
+    pSend->bAllCreates &= strcmp(zOp, "create")==0;
+    if( strcmp(zOp, "create")==0 ){
+      char *zKey = 0;
+      /* A record that is not verified says nothing: its create is a first one. */
+      p->iGeneration = p->r.eTrust!=APIFY_TRUST_VERIFIED || p->r.iGeneration<1 ? 1
+                     : p->r.iGeneration + (strcmp(p->r.zStatus, "deleted")==0);
+      rc = apifyRequestKey(p->r.zKey ? p->r.zKey : "", p->iGeneration, &zKey);
+      if( rc==SQLITE_OK ) rc = bodyWithKey(pTab->db, p->r.zPendingRequest, zKey, &p->zBody);
+      sqlite3_free(zKey);
+      p->call.bReplay = 1;       /* it carries an idempotencyKey */
+    }else if( strcmp(zOp, "update")==0 ){
+      rc = apifyRequestUpdate(pTab->db, p->r.zRequest, p->r.zPendingRequest, &p->zBody);
+      if( rc==SQLITE_OK && p->zBody==0 ){
+        rc = apifyStorePend(pStore, p->r.iSeq, 0, 0, 0);   /* nothing changes after all */
+        pSend->nDone++;
+        apifyRecordFree(&p->r);
+        continue;
+      }
+      p->call.zMethod = "PUT";
+      p->call.bReplay = 1;       /* the same fields twice change nothing more */
+    }else if( strcmp(zOp, "delete")==0 ){
+      p->call.zMethod = "DELETE";
+      p->call.bReplay = 1;       /* a second DELETE answers 404: gone all the same */
+    }else{
+      p->call.zMethod = "GET";
+      p->call.bReplay = 1;
+    }
+    if( rc==SQLITE_OK && strcmp(zOp, "create")!=0 ){
+      const char *zId = strcmp(zOp, "adopt")==0 ? p->r.zPendingRequest : p->r.zId;
+      if( zId==0 || !isWebhookId(zId) ){
+        rc = sendRefuse(pSend, "its record holds no webhook id", p->r.iPos);
+        break;
+      }
+      p->zPath = sqlite3_mprintf("/v2/webhooks/%s", zId);
+      if( p->zPath==0 ) rc = SQLITE_NOMEM;
+    }
+    if( rc==SQLITE_OK ){
+      p->call.zPath = p->zPath;
+      p->call.zBody = p->zBody;
+      *pp = &p->call;
+      pSend->nHanded++;
+      p = 0;             /* ownership moves to the transport */
+    }
+  }
+  if( p ) sendCallFree(p);
+  return rc;
+}
+
+/* When the webhook zData the API answered a create with is not the request zSent (keys aside),
+** *pzAs is the request it is (with key zKey); else NULL. */
+static int createdAs(WebhookTab *pTab, const char *zKey, const char *zSent, const char *zData,
+                     char **pzAs){
+  char *zIs = 0, *zPut = 0;
+  int rc = apifyRequestFromWebhook(pTab->db, pTab->pRules, zData, &zIs);
+  *pzAs = 0;
+  if( rc==SQLITE_OK && zIs ) rc = apifyRequestUpdate(pTab->db, zIs, zSent, &zPut);
+  if( rc==SQLITE_OK && zPut && zKey ){
+    rc = bodyWithKey(pTab->db, zIs, zKey, pzAs);
+  }else if( rc==SQLITE_OK && zPut ){
+    *pzAs = zIs;
+    zIs = 0;
+  }
+  sqlite3_free(zIs);
+  sqlite3_free(zPut);
+  return rc;
+}
+
+/* The record of an operation's outcome. zData: the API's data (cleaned), or NULL. *pbOk: whether
+** it succeeded (set to 0 when the answer cannot be recorded as one). */
+static int sendRecord(Send *pSend, SendCall *p, int *pbOk, const char *zData, const char *zType,
+                      const char *zMsg, const char *zReply, const char *zLocation){
+  WebhookTab *pTab = pSend->pTab;
+  int bOk = *pbOk;
+  const ApifyRecord *r = &p->r;
+  const char *zOp = r->zPending;
+  ApifyOutcomeRow o;
+  char *zId = 0, *zRequest = 0, *zDup = 0;
+  int rc = SQLITE_OK;
+  memset(&o, 0, sizeof(o));
+  o.zKey = r->zKey;
+  o.zOrigin = r->zOrigin;
+  o.zRequest = r->zRequest;
+  o.zOperation = zOp;
+  o.iGeneration = r->iGeneration;
+  o.zId = r->zId;
+  o.zLocation = r->zLocation;
+  o.httpStatus = p->call.httpStatus;
+  o.nAttempt = p->call.nAttempt;
+  o.zStatus = strcmp(r->zStatus, "pending")==0 ? "failed" : r->zStatus;
+  if( zData ){
+    sqlite3_stmt *pStmt = 0;
+    rc = sqlite3_prepare_v2(pTab->db, "SELECT json_extract(?1, '$.id')", -1, &pStmt, 0);
+    if( rc==SQLITE_OK ){
+      sqlite3_bind_text(pStmt, 1, zData, -1, SQLITE_STATIC);
+      if( sqlite3_step(pStmt)==SQLITE_ROW && sqlite3_column_text(pStmt, 0) ){
+        zId = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
+        if( zId==0 ) rc = SQLITE_NOMEM;
+      }
+      if( sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ) rc = sqlite3_errcode(pTab->db);
+    }
+  }
+  if( bOk && zId && (strcmp(zOp, "create")==0 || strcmp(zOp, "adopt")==0) ){
+    /* One record per webhook: an answer naming a webhook another record holds is a failure. */
+    ApifyRecord other;
+    int bFound = 0;
+    if( rc==SQLITE_OK ) rc = apifyStoreFind(pTab->pStore, 'i', zId, 0, &other, &bFound);
+    if( rc==SQLITE_OK && bFound && other.iSeq!=r->iSeq ){
+      bOk = 0;
+      zType = 0;
+      zMsg = zDup = sqlite3_mprintf("the API answered with webhook %s, which record %lld"
+                                    " already holds", zId, (long long)other.iSeq);
+      zReply = zData;
+      if( zDup==0 ) rc = SQLITE_NOMEM;
+    }
+    apifyRecordFree(&other);
+  }
+  if( strcmp(zOp, "create")==0 ){
+    o.zRequest = r->zPendingRequest;
+    o.iGeneration = p->iGeneration;
+    /* What the key names: kept from a verified record, or one this transaction inserted (its
+    ** origin is what was inserted), else what this create sends. */
+    if( (r->eTrust!=APIFY_TRUST_VERIFIED && strcmp(r->zStatus, "pending")!=0) || r->zOrigin==0 ){
+      o.zOrigin = r->zPendingRequest;
+    }
+    if( bOk && zData && strcmp(r->zStatus, "pending")!=0 && rc==SQLITE_OK ){
+      /* A record created before (failed, say, after an attempt whose answer was lost): the API
+      ** answers its key with the webhook created first, which may not be this request. The
+      ** record says what the webhook is, and why it differs. */
+      rc = createdAs(pTab, r->zKey, r->zPendingRequest, zData, &zRequest);
+      if( rc==SQLITE_OK && zRequest ){
+        o.zRequest = zRequest;
+        zMsg = "the API answered with the webhook created first under this key, whose fields"
+               " differ from this request: UPDATE the row again to change them";
+        o.zErrorMessage = zMsg;
+      }
+    }
+    o.zStatus = bOk ? "created" : "failed";
+    o.zId = bOk ? zId : 0;
+    o.zLocation = bOk ? zLocation : 0;
+  }else if( strcmp(zOp, "update")==0 ){
+    if( bOk ) o.zRequest = r->zPendingRequest;
+  }else if( strcmp(zOp, "delete")==0 ){
+    if( bOk ) o.zStatus = "deleted";
+  }else{
+    o.zStatus = bOk ? "created" : "failed";
+    o.zId = r->zPendingRequest;
+    if( bOk && zData ){
+      rc = apifyRequestFromWebhook(pTab->db, pTab->pRules, zData, &zRequest);
+      o.zRequest = zRequest;
+    }
+  }
+  if( bOk ){
+    o.zResponse = zData;
+  }else{
+    o.zErrorType = zType;
+    o.zErrorMessage = zMsg;
+    o.zResponse = zReply;
+  }
+  if( rc==SQLITE_OK ) rc = apifyStoreRecord(pTab->pStore, r->iSeq, &o);
+  *pbOk = bOk;
+  sqlite3_free(zId);
+  sqlite3_free(zRequest);
+  sqlite3_free(zDup);
+  return rc;
+}
+
+/* xDone of the transport: record the outcome of an operation. A 401, or no connection to the
+** API before any answer was heard, means nothing more can be done: the commit fails with that
+** message (a cut connection or a timeout proves nothing: that operation is recorded failed). */
 static int sendDone(void *pArg, ApifyCall *pApiCall){
   Send *pSend = (Send*)pArg;
-  SendCall *pCall = (SendCall*)pApiCall;
-  char *zData = 0, *zType = 0, *zMsg = 0;
+  SendCall *p = (SendCall*)pApiCall;
+  const char *zToken = pSend->pTab->pApify->cfg.zToken;
+  char *zData = 0, *zType = 0, *zMsg = 0, *zReply = 0, *zLocation = 0, *z;
+  int bDelete = strcmp(p->r.zPending, "delete")==0;
   int rc = apifyOutcome(pSend->pTab->db, pSend->pTab->pRules, pApiCall, &zData, &zType, &zMsg);
+  int bOk;
   if( pApiCall->httpStatus ) pSend->nAnswer++;
-  if( rc==SQLITE_OK && zData==0 && pApiCall->httpStatus/100==2 && pApiCall->bCanRetry ){
+  /* A DELETE is done on 204 whatever the body, and on 404 (gone already: an earlier attempt
+  ** whose answer was lost, or someone else). */
+  bOk = bDelete ? pApiCall->httpStatus/100==2 || pApiCall->httpStatus==404 : zData!=0;
+  if( rc==SQLITE_OK && !bOk && pApiCall->httpStatus/100==2 && pApiCall->bCanRetry ){
     rc = APIFY_AGAIN;      /* a 2xx that is not an Apify answer: ask again */
   }else if( rc==SQLITE_OK && !pApiCall->bAborted
          && (pApiCall->httpStatus==401 || (pApiCall->bUnsent && pSend->nAnswer==0)) ){
     if( pSend->zAbort==0 ){
-      char *zWhy = apifyFailure(&pSend->pTab->pApify->cfg, pApiCall, zType, zMsg);
-      pSend->zAbort = zWhy ? sqlite3_mprintf("%s; nothing was created", zWhy) : 0;
-      sqlite3_free(zWhy);
+      pSend->zAbort = apifyFailure(&pSend->pTab->pApify->cfg, pApiCall, zType, zMsg);
+      if( pSend->zAbort ){
+        /* the server's words, cleaned, into the message */
+        z = apifyTextClean(pSend->zAbort, -1, zToken, 0);
+        sqlite3_free(pSend->zAbort);
+        pSend->zAbort = z;
+      }
     }
+    if( pApiCall->httpStatus ) pSend->nFailed++;        /* a 401: not done */
+    else if( !pApiCall->bUnsent ) pSend->nUnknown++;
     rc = pSend->zAbort ? SQLITE_ERROR : SQLITE_NOMEM;
   }else if( rc==SQLITE_OK ){
-    rc = apifyStoreRecord(pSend->pTab->pStore, pCall->iSeq, pApiCall, zData, zType, zMsg);
-    if( rc==SQLITE_OK && zData==0 ) rc = APIFY_FAILED;
+    /* Server text is cleaned of control characters and of the token before it is kept. */
+    char *zCleanData = apifyTextClean(zData, -1, zToken, 1);
+    char *zCleanType = apifyTextClean(zType, -1, zToken, 0);
+    char *zCleanMsg = apifyTextClean(zMsg, -1, zToken, 0);
+    zReply = apifyTextClean(pApiCall->zReply, -1, zToken, 1);
+    zLocation = apifyTextClean(pApiCall->zLocation, -1, zToken, 0);
+    if( (zData && !zCleanData) || (zType && !zCleanType) || (zMsg && !zCleanMsg)
+     || (pApiCall->zReply && !zReply) || (pApiCall->zLocation && !zLocation) ){
+      rc = SQLITE_NOMEM;
+    }else if( pApiCall->bAborted ){
+      /* the run stopped while it waited for another attempt */
+      if( pApiCall->httpStatus==429 ) pSend->nFailed++;
+      else if( pApiCall->nAttempt>0 && !pApiCall->bUnsent ) pSend->nUnknown++;
+    }else{
+      rc = sendRecord(pSend, p, &bOk, zCleanData, zCleanType, zCleanMsg, zReply, zLocation);
+      if( bOk ) pSend->nDone++;
+      else if( pApiCall->httpStatus || pApiCall->bUnsent ) pSend->nFailed++;
+      else pSend->nUnknown++;
+      if( rc==SQLITE_OK && !bOk ) rc = APIFY_FAILED;
+    }
+    sqlite3_free(zCleanData);
+    sqlite3_free(zCleanType);
+    sqlite3_free(zCleanMsg);
+  }
+  if( rc!=APIFY_AGAIN && pApiCall->nAttempt>0 && !pApiCall->bUnsent ) pSend->nSent++;
+  if( rc!=SQLITE_OK && rc!=APIFY_AGAIN && rc!=APIFY_FAILED && rc!=SQLITE_ERROR
+   && pSend->zAbort==0 && rc!=SQLITE_NOMEM ){
+    /* a store write failed: its message now, before later SQL replaces it */
+    pSend->zAbort = sqlite3_mprintf("apify: %s", sqlite3_errmsg(pSend->pTab->db));
   }
   sqlite3_free(zData);
   sqlite3_free(zType);
   sqlite3_free(zMsg);
-  if( rc!=APIFY_AGAIN ){
-    apifyCallReset(pApiCall);
-    sqlite3_free(pCall->zBody);
-    sqlite3_free(pCall);
-  }
+  sqlite3_free(zReply);
+  sqlite3_free(zLocation);
+  if( rc!=APIFY_AGAIN ) sendCallFree(p);
   return rc;
+}
+
+/* The message of a commit that failed after sending: zWhy, then what was sent and answered. */
+static char *sendSummary(const Send *s, const char *zWhy){
+  sqlite3_int64 nNotSent = s->nTotal - s->nDone - s->nFailed - s->nUnknown;
+  if( s->nDone==0 && s->nUnknown==0 ){
+    return sqlite3_mprintf("%s; nothing was %s", zWhy, s->bAllCreates ? "created" : "changed");
+  }
+  return sqlite3_mprintf("%s; the commit failed after %lld of %lld operations were applied,"
+                         " %lld failed, %lld may have been (no answer) and %lld were not sent;"
+                         " this connection keeps the outcomes it heard and records them with the"
+                         " next change to %s: run the statement again to send the rest (what was"
+                         " created comes back under its key, none twice)", zWhy,
+                         (long long)s->nDone, (long long)s->nTotal, (long long)s->nFailed,
+                         (long long)s->nUnknown, (long long)nNotSent,
+                         apifyStoreName(s->pTab->pStore));
 }
 
 /* xSync: the transaction commits; send what it queued and record every outcome. An error here
@@ -533,68 +1151,63 @@ static int webhookSync(sqlite3_vtab *pVtab){
   WebhookTab *pTab = (WebhookTab*)pVtab;
   Apify *pApify = pTab->pApify;
   Send send;
-  sqlite3_int64 nPending = 0;
   char *zErr = 0;
   int rc;
-  if( apifyStoreMark(pTab->pStore)==0 ) return SQLITE_OK;   /* nothing queued */
   memset(&send, 0, sizeof(send));
   send.pTab = pTab;
-  rc = apifyReady(pApify, &zErr);
-  if( rc==SQLITE_OK ) rc = apifyStoreMerge(pTab->pStore, &nPending);
-  if( rc==SQLITE_OK && nPending>0 ){
-    rc = apifyHttpSend(pApify->pHttp, pTab->db, &pApify->cfg, nPending, sendNext, sendDone, &send);
+  send.bAllCreates = 1;
+  rc = apifyQueueCount(pTab->pStore, &send.nTotal);
+  if( rc!=SQLITE_OK || send.nTotal==0 ) return tabFail(pTab, rc, &zErr);  /* nothing queued */
+  if( pTab->pRules==0 ) rc = apifyRulesOpen(pTab->db, &pTab->pRules);
+  if( rc==SQLITE_OK ) rc = apifyReady(pApify, &zErr);
+  if( rc==SQLITE_OK ) rc = apifyStoreCheck(pTab->pStore, &zErr);
+  if( rc==SQLITE_OK ) rc = apifyStoreLock(pTab->pStore, &zErr);
+  if( rc==SQLITE_OK ){
+    rc = apifyHttpSend(pApify->pHttp, pTab->db, &pApify->cfg, send.nTotal, sendNext, sendDone,
+                       &send);
   }
   if( rc==SQLITE_INTERRUPT ){
-    /* SQLite 3.40 runs no SQL on an interrupted connection until its statement ends, so the
-    ** outcomes cannot be written: the commit fails and the transaction rolls back. What was
-    ** created remotely comes back, not doubled, when the statement runs again (the keys). */
-    zErr = sqlite3_mprintf("apify: interrupted after %lld of %lld requests; nothing of this "
-                           "commit was recorded: run it again to send the rest (the webhooks "
-                           "already created come back, none twice)",
-                           (long long)send.nSent, (long long)nPending);
+    /* SQLite runs no SQL on an interrupted connection until its statement ends, so the
+    ** outcomes cannot be written to T_store: the commit fails and the transaction rolls back.
+    ** The store kept what was heard (a private database) and writes it with the next change. */
+    zErr = sqlite3_mprintf("apify: interrupted after %lld of %lld requests were sent; this"
+                           " connection keeps the outcomes it heard and records them with the"
+                           " next change to %s: run the statement again to send the rest (the"
+                           " webhooks already created come back, none twice)",
+                           (long long)send.nSent, (long long)send.nTotal,
+                           apifyStoreName(pTab->pStore));
+  }else if( send.zAbort ){
+    zErr = send.zAbort[0]=='a' && strncmp(send.zAbort, "apify: row ", 11)==0
+         ? sqlite3_mprintf("%s", send.zAbort) : sendSummary(&send, send.zAbort);
+    if( rc==SQLITE_OK ) rc = SQLITE_ERROR;
   }
-  if( rc==SQLITE_OK ) rc = apifyStoreClear(pTab->pStore);
-  if( send.zAbort ){
-    sqlite3_free(zErr);
-    zErr = send.zAbort;    /* ownership moves to zErr */
-  }
-  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
-    if( zErr==0 ) zErr = sqlite3_mprintf("apify: %s", sqlite3_errmsg(pTab->db));
-    rc = tabError(pTab, rc, zErr);
-    zErr = 0;              /* ownership moved to the table */
-  }
-  sqlite3_free(zErr);
-  return rc;
+  sqlite3_free(send.zAbort);
+  if( rc==SQLITE_OK ) rc = apifyQueueClear(pTab->pStore);
+  return tabFail(pTab, rc, &zErr);
 }
 
-/* xBegin: a new transaction counts its rows from 1. */
+/* xBegin: the table joins a transaction (its store counts rows from 1 when it is the first). */
 static int webhookBegin(sqlite3_vtab *pVtab){
-  WebhookTab *pTab = (WebhookTab*)pVtab;
-  pTab->nRow = 0;
-  apifyStoreEnd(pTab->pStore);
+  apifyStoreBegin(((WebhookTab*)pVtab)->pStore);
   return SQLITE_OK;
 }
 
-/* xCommit and xRollback: the transaction is over; forget its state (no writes here). */
+/* xRollback: the transaction is over; forget its state (no writes here). Outcomes heard by a
+** commit that failed are kept by the store, to be written with the next change. */
 static int webhookEnd(sqlite3_vtab *pVtab){
-  WebhookTab *pTab = (WebhookTab*)pVtab;
-  pTab->nRow = 0;
-  apifyStoreEnd(pTab->pStore);
+  apifyStoreEnd(((WebhookTab*)pVtab)->pStore);
   return SQLITE_OK;
 }
 
-/* xSavepoint: note how far the queue and the row count had come. */
+/* xCommit: the outcomes heard are in T_store for good. */
+static int webhookCommit(sqlite3_vtab *pVtab){
+  apifyStoreCommitted(((WebhookTab*)pVtab)->pStore);
+  return webhookEnd(pVtab);
+}
+
+/* xSavepoint: note how many rows the transaction had written. */
 static int webhookSavepoint(sqlite3_vtab *pVtab, int iSavepoint){
-  WebhookTab *pTab = (WebhookTab*)pVtab;
-  if( iSavepoint>=pTab->nMark ){
-    sqlite3_int64 (*aNew)[2] = sqlite3_realloc64(pTab->aMark, (iSavepoint+8)*sizeof(*aNew));
-    if( aNew==0 ) return SQLITE_NOMEM;
-    pTab->aMark = aNew;
-    pTab->nMark = iSavepoint+8;
-  }
-  pTab->aMark[iSavepoint][0] = apifyStoreMark(pTab->pStore);
-  pTab->aMark[iSavepoint][1] = pTab->nRow;
-  return SQLITE_OK;
+  return apifyStoreSavepoint(((WebhookTab*)pVtab)->pStore, iSavepoint);
 }
 
 /* xRelease: nothing to undo later; the marks of released savepoints are simply not used. */
@@ -604,33 +1217,23 @@ static int webhookRelease(sqlite3_vtab *pVtab, int iSavepoint){
   return SQLITE_OK;
 }
 
-/* xRollbackTo: what was queued after the savepoint will not be sent. */
+/* xRollbackTo: SQLite takes back the queued operations itself; the row count goes back too. */
 static int webhookRollbackTo(sqlite3_vtab *pVtab, int iSavepoint){
-  WebhookTab *pTab = (WebhookTab*)pVtab;
-  if( iSavepoint<pTab->nMark ){
-    apifyStoreDiscard(pTab->pStore, pTab->aMark[iSavepoint][0]);
-    pTab->nRow = (int)pTab->aMark[iSavepoint][1];
-  }
+  apifyStoreRollbackTo(((WebhookTab*)pVtab)->pStore, iSavepoint);
   return SQLITE_OK;
 }
 
-/* xRename: ALTER TABLE T RENAME TO U takes the store along (U_store, U_queue). */
+/* xRename: ALTER TABLE T RENAME TO U takes the store along (U_store). */
 static int webhookRename(sqlite3_vtab *pVtab, const char *zNew){
   WebhookTab *pTab = (WebhookTab*)pVtab;
+  char *zErr = 0;
   int rc = apifyStoreRename(pTab->pStore, zNew);
-  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
-    rc = tabError(pTab, rc, sqlite3_mprintf("apify: %s", sqlite3_errmsg(pTab->db)));
-  }
-  return rc;
-}
-
-/* xShadowName: the store's tables are T_store and T_queue. */
-static int webhookShadowName(const char *zSuffix){
-  return apifyStoreShadow(zSuffix);
+  return tabFail(pTab, rc, &zErr);
 }
 
 static sqlite3_module webhookModule = {
-  3,                         /* iVersion: xShadowName */
+  2,                         /* iVersion: savepoints; no shadow tables (the store is checked
+                             ** and vouched for instead, and stays writable to forget records) */
   webhookConnect,            /* xCreate: CREATE VIRTUAL TABLE t USING apify_webhooks */
   webhookConnect,            /* xConnect: also makes the table eponymous */
   webhookBestIndex,          /* xBestIndex */
@@ -643,17 +1246,17 @@ static sqlite3_module webhookModule = {
   webhookEof,                /* xEof */
   webhookColumn,             /* xColumn */
   webhookRowid,              /* xRowid */
-  webhookUpdate,             /* xUpdate: INSERT queues; UPDATE and DELETE are refused */
+  webhookUpdate,             /* xUpdate: INSERT, UPDATE, DELETE queue their operation */
   webhookBegin,              /* xBegin */
   webhookSync,               /* xSync: sends at commit */
-  webhookEnd,                /* xCommit */
+  webhookCommit,             /* xCommit: the outcomes are kept; forget the heard copies */
   webhookEnd,                /* xRollback: nothing was sent */
   0,                         /* xFindFunction */
-  webhookRename,             /* xRename: the store's tables follow */
+  webhookRename,             /* xRename: the store's table follows */
   webhookSavepoint,          /* xSavepoint */
   webhookRelease,            /* xRelease */
   webhookRollbackTo,         /* xRollbackTo */
-  webhookShadowName          /* xShadowName */
+  0                          /* xShadowName */
 };
 
 int apifyVtabRegister(sqlite3 *db, Apify *p){

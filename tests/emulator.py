@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A local emulator of the Apify webhooks API (POST/GET /v2/webhooks, GET/DELETE /v2/webhooks/{id}).
+"""A local emulator of the Apify webhooks API: webhooks, their dispatches, and delivery.
 
 The tests and `make demo` point apify-sqlite at this server instead of https://api.apify.com,
 and so can you, to try the extension without an Apify account. It needs nothing but Python 3
@@ -30,36 +30,130 @@ with a stable 17-character userId), the Content-Type check, Content-Encoding gzi
 identity, and br when the system's libbrotlidec can be loaded (libcurl depends on it), the
 9,437,184-byte body limit, full validation of a WebhookCreate (fields, event types, condition,
 Apify templates) with the API's error types, per-user idempotency keys, a per-user webhook
-limit that ignores ad-hoc webhooks, 201 + Location + {"data": Webhook}, listing with
-offset/limit/desc, get, delete, and X-RateLimit-Limit on every API response. Not implemented:
-updating a webhook (PUT answers 405), dispatches, and every other Apify resource (404).
+limit that ignores ad-hoc webhooks, and X-RateLimit-Limit on every API response. Endpoints:
 
-Faults it can inject into POST /v2/webhooks, like a real network (flags, or knobs at run time):
+    POST   /v2/webhooks                  create: 201 + Location + {"data": Webhook}
+    GET    /v2/webhooks                  the user's webhooks (WebhookShort items)
+    GET    /v2/actors/{actorId}/webhooks the user's webhooks whose condition.actorId is actorId
+                                         (WebhookShort items; /v2/acts/... is the same list;
+                                         no actor needs to exist: an unknown one lists nothing)
+    GET    /v2/actor-tasks/{actorTaskId}/webhooks   the same on condition.actorTaskId (full
+                                         Webhook items)
+    GET    /v2/webhooks/{id}             {"data": Webhook}; 404 record-not-found
+    PUT    /v2/webhooks/{id}             partial update (WebhookUpdate): 200 {"data": Webhook}
+    DELETE /v2/webhooks/{id}             204, no body; 404 when absent
+    POST   /v2/webhooks/{id}/test        a TEST dispatch, delivered before the 201 {"data": dispatch}
+    GET    /v2/webhooks/{id}/dispatches  that webhook's dispatches (404 for an unknown webhook)
+    GET    /v2/webhook-dispatches        all the user's dispatches (of deleted webhooks too)
+    GET    /v2/webhook-dispatches/{id}   {"data": WebhookDispatch}; 404 record-not-found
+
+A webhook or dispatch of another user is 404, like an unknown one. Any other path is 404
+page-not-found, another method on a known path 405 method-not-allowed (both before the token
+is looked at). Lists take offset, limit (0 or absent: 1,000; at most 1,000) and desc (1 or
+true: newest first), answer {"data": {total, offset, limit, desc, count, items}} in creation
+order, and cost the size of the page, not of the list (per-user ordered indexes).
+
+PUT: only the fields present change; the allowed fields are WebhookCreate's without
+idempotencyKey (any other field is 400 'Field "X" is not allowed'). null clears
+payloadTemplate, headersTemplate and description, makes a boolean false, and is refused for
+requestUrl, eventTypes and condition (400, create's messages). Each field follows the create
+rules, and so must the merged webhook (a headersTemplate with the merged
+shouldInterpolateStrings); turning an ad-hoc webhook into a normal one at the webhook limit is
+403 too-many-webhooks. modifiedAt is set on every successful PUT. Checks run in this order:
+Content-Type, Content-Encoding, JSON, field names, the webhook (404), the merged webhook.
+
+A deleted webhook's idempotencyKey (the API does not say what happens to it) follows the knob
+deleted_keys (--deleted-keys), read when the POST with that key arrives:
+    free    (default) the key is forgotten: the POST creates a new webhook
+    keep    the POST answers 201 with the deleted webhook as it was (same id; GET of that id
+            is 404 and it is in no list)
+    refuse  the POST answers 409 idempotency-key-conflict "The idempotency key belongs to a
+            deleted webhook"
+
+Dispatches (WebhookDispatch: id, userId, webhookId, createdAt, status ACTIVE|SUCCEEDED|FAILED,
+eventType, eventData, webhook {actionType, condition, requestUrl, isAdHoc}, calls [{startedAt,
+finishedAt, errorMessage, responseStatus, responseBody}]) come from POST /v2/webhooks/{id}/test
+and from simulated platform events (POST /_emulator/events below). Each is delivered at once,
+on the thread that asked, as ONE HTTP POST: never retried (doNotRetry changes nothing), a 2xx
+answer is SUCCEEDED, anything else FAILED; meanwhile the dispatch is listed as ACTIVE with no
+calls, and the API keeps answering other requests. Only a requestUrl whose host is a loopback address
+(127.0.0.0/8, ::1, localhost) is contacted; any other host is never contacted nor even looked up:
+the dispatch is FAILED with one call whose errorMessage is "not delivered: the emulator delivers
+only to loopback addresses" and responseStatus null. A call records startedAt, finishedAt,
+responseStatus, the first 1,000 characters of the answer (at most 4,000 bytes are read), or
+the connection error as errorMessage; each socket operation times out after
+delivery_timeout_ms (--delivery-timeout-ms, default 5000). https URLs are verified unless
+ignoreSslErrors. The webhook's lastDispatch becomes {status, finishedAt} and its
+stats.totalDispatches counts every dispatch.
+
+What is sent (byte for byte what the extension's apify_preview_dispatch() shows):
+- the body: payloadTemplate rendered, or when it is null or "" this default, on one line:
+    {"userId": {{userId}}, "createdAt": {{createdAt}}, "eventType": {{eventType}}, "eventData": {{eventData}}, "resource": {{resource}}}
+- the variables: userId (the webhook's), createdAt (the dispatch's), eventType, eventData,
+  resource, globals ({}). A TEST dispatch has eventData {actorId, actorTaskId, actorRunId} from
+  the condition (only the keys it has; actorRunId defaults to "TestRunIdAbcdefgh") and this
+  fixed dummy run as resource: {"id": "TestRunIdAbcdefgh", "actId": condition.actorId or
+  "TestActorIdAbcdef", "userId": the webhook's userId, "status": "SUCCEEDED", "startedAt":
+  "2026-01-01T12:00:00.000Z", "finishedAt": "2026-01-01T12:01:00.000Z", "defaultDatasetId":
+  "TestDatasetIdAbcd", "defaultKeyValueStoreId": "TestKvStoreIdAbcd", "defaultRequestQueueId":
+  "TestRqIdAbcdefghi"}.
+- rendering is textual: the template is copied byte for byte, except that outside JSON strings
+  each {{name}} or {{name.path}} (blanks inside the braces trimmed) becomes the compact JSON of
+  its value (json.dumps(v, separators=(",", ":"), ensure_ascii=False)), and, with
+  shouldInterpolateStrings, each {{name}} / {{name.path}} inside a JSON string (name of
+  [A-Za-z0-9.]+) becomes a string value's text or another value's compact JSON, escaped for
+  the inside of a JSON string. Paths walk object members only. A missing variable or member
+  sends nothing: the dispatch is FAILED with one call whose errorMessage is, for example,
+  'payloadTemplate: {{resource.nope}} has no value: resource has no member "nope"' or
+  'headersTemplate: {{x}} has no value: no variable "x"'. A headers template whose rendered
+  value is not a string fails the same way: 'headersTemplate: the value of header "X" is not
+  a string'.
+- the headers: the rendered headersTemplate's members in their order (a JSON object of strings),
+  less those named (case-insensitively) like the four platform headers, then Content-Type:
+  application/json, X-Apify-Webhook: <webhook id>, X-Apify-Webhook-Dispatch-Id: <dispatch id>,
+  X-Apify-Request-Origin: APIFY. The transport adds Host (unless the template has one) and
+  Content-Length; values go out as UTF-8.
+
+Faults it can inject into every writing request (POST /v2/webhooks, PUT and DELETE
+/v2/webhooks/{id}, POST /v2/webhooks/{id}/test), like a real network (flags, or knobs at run
+time); reads (GET) only meet the latency and the rate limit:
 
     --latency-ms N        sleep N ms before answering every API request
-    --rate-limit N        N POSTs per second per user (sliding 1 s window); more get 429
+    --rate-limit N        N API requests per second per user, of every method on every known
+                          path (sliding 1 s window); more get 429
     --rate-limit-header N the X-RateLimit-Limit value (default: the rate limit, else 60)
     --retry-after S       send Retry-After: S with every 429
-    --fail-5xx F          fraction F of POSTs answered 500, nothing created
-    --cut-after-create F  fraction F created, then the connection is closed without an answer
-    --slow-ms N --slow F  fraction F created and answered N ms late
-    --malformed F         fraction F created and answered 201 with a body that is not JSON
-    --script A,B,...      actions for the next POSTs, one each, before any random fault:
-                          ok, 500, 503, 429, cut, slow, malformed, huge (created, then
-                          answered 201 with a valid 8 MiB body: tests a client's answer cap),
+    --fail-5xx F          fraction F of writing requests answered 500, nothing done
+    --cut-after-create F  fraction F done (created, updated, deleted, dispatched), then the
+                          connection is closed without an answer
+    --slow-ms N --slow F  fraction F done and answered N ms late
+    --malformed F         fraction F done and answered with a body that is not JSON (the
+                          success status; a DELETE's 204 becomes 200 with half of
+                          {"data": null})
+    --script A,B,...      actions for the next writing requests, one each, before any random
+                          fault:
+                          ok, 500, 503, 429, cut, slow, malformed, huge (done, then
+                          answered with a valid 8 MiB body: tests a client's answer cap; a
+                          DELETE then answers 200),
                           draw (this one takes the random draw: place a burst mid-run)
     --seed N              seed of the random fault draws (runs are repeatable)
-    --draw-by-body        draw each POST's random fault from the seed, the SHA-256 of its body
-                          and how many times that body came before, instead of from one shared
+    --draw-by-body        draw each writing request's random fault from the seed, the SHA-256
+                          of its body (for PUT, DELETE and test also of its method and path)
+                          and how many times that came before, instead of from one shared
                           sequence: which request meets which fault, and on which attempt, then
                           does not depend on the order concurrent requests arrive in
     --max-webhooks N      webhooks a user may have, ad-hoc ones not counted (default 100)
+    --deleted-keys MODE   free, keep or refuse (see above)
+    --delivery-timeout-ms N  the socket timeout of a delivery (default 5000)
 
-A POST /v2/webhooks goes through, in this order: body size (413), latency, token (401), rate
-limit (429, not counted), then takes the next action (scripted, else one random draw; 500, 503
-and 429 are answered here), Content-Type (400), Content-Encoding (415), JSON and fields (400),
-the idempotency key (a known key answers with its webhook), the webhook limit (403), creation,
-and last the action decides how the 201 goes out (ok, cut, slow, malformed, huge).
+Every API request goes through, in this order: body size (413), latency, path and method (404,
+405), token (401), rate limit (429, not counted). A POST /v2/webhooks then takes the next
+action (scripted, else one random draw; 500, 503 and 429 are answered here), Content-Type
+(400), Content-Encoding (415), JSON and fields (400), the idempotency key (a known key answers
+with its webhook; a deleted webhook's key as deleted_keys says), the webhook limit (403),
+creation, and last the action decides how the 201 goes out (ok, cut, slow, malformed, huge).
+PUT, DELETE and test take their action at the same point; it only shapes the answer of a
+request that was carried out (an invalid or unknown one gets its 400 or 404 as usual).
 
 Control endpoints (no auth, never in the request log):
 
@@ -69,12 +163,39 @@ Control endpoints (no auth, never in the request log):
                             text), "status" (a number, "cut", "client-gone" when the client
                             hung up before the whole answer was written, or null while in
                             flight), "time"
-                            (Unix seconds), and for POSTs "action" and "webhookId"}
-    GET  /_emulator/state   all webhooks of all users, with idempotencyKey and userId, and counts
+                            (Unix seconds), for writing requests "action" and "webhookId",
+                            for a test also "dispatchId"}
+    GET  /_emulator/state   all webhooks of all users, with idempotencyKey and userId, the
+                            deleted ones still holding a key ("deletedWebhooks"), and counts
     GET  /_emulator/counts  only the counts (cheap enough to poll while a client runs)
     GET  /_emulator/config  the current knobs
     POST /_emulator/config  {"rate_limit": 10, "script": ["503", "cut"], ...} changes knobs
-    POST /_emulator/reset   forgets webhooks and the log, and restores the command-line knobs
+    POST /_emulator/reset   forgets webhooks, dispatches and the log, and restores the
+                            command-line knobs
+    GET  /_emulator/dispatches  every dispatch in creation order, each with, besides the API's
+                            fields, "variables" (the template variables used), "payload" (the
+                            rendered body text: exactly what was sent), "headers" (the header
+                            list, [[name, value], ...] in the order sent; Host and
+                            Content-Length aside) and "sent" (false when nothing was sent:
+                            not loopback, or a template without a value; payload and headers
+                            are null when rendering failed)
+    POST /_emulator/seed    {"token": "test-token", "count": N, "webhook": {WebhookCreate
+                            fields}, "suffix": false, "dispatches": M} stores N webhooks of that
+                            token's user at once (no HTTP per item, no webhook limit; missing
+                            required fields default to https://example.com/hook,
+                            ACTOR.RUN.SUCCEEDED, actorId SeededActorIdAbcd); with "suffix": true
+                            webhook i (from 0) gets i appended to its requestUrl, to each
+                            condition value and to its idempotencyKey. Then M dispatches of the
+                            first one, SUCCEEDED, not delivered (one call, responseStatus 200,
+                            responseBody null). Answers {"webhookIds": [...], "dispatchIds": [...]}
+    POST /_emulator/events  {"token": "test-token", "eventType": "ACTOR.RUN.SUCCEEDED",
+                            "eventData": {"actorId": ..., "actorRunId": ... [, "actorTaskId"]},
+                            "resource": {run object} (default null), "createdAt": optional}:
+                            a platform event. Every webhook of that user whose eventTypes holds
+                            eventType and whose condition's every key equals eventData's is
+                            dispatched and delivered, in creation order, before the answer
+                            {"dispatches": [WebhookDispatch, ...]}. An ad-hoc webhook fires
+                            at most once (then it never matches again)
 """
 
 import argparse
@@ -868,19 +989,22 @@ class EmulatorState:
     def seed(self, user_id, count, fields, suffix, dispatches):
         """POST /_emulator/seed: count webhooks (no limit applies) and dispatches of the first.
         Returns {"webhookIds", "dispatchIds"}."""
-        ids, dispatch_ids = [], []
+        ids, dispatch_ids, batch = [], [], []
+        for i in range(count):
+            each = copy.deepcopy(fields)
+            if suffix:
+                each["requestUrl"] += str(i)
+                each["condition"] = {k: v + str(i) for k, v in each["condition"].items()}
+                if each["idempotencyKey"] is not None:
+                    each["idempotencyKey"] += str(i)
+            batch.append(each)
         with self.lock:
-            now = iso_now()
-            for i in range(count):
-                each = copy.deepcopy(fields)
-                if suffix:
-                    each["requestUrl"] += str(i)
-                    each["condition"] = {k: v + str(i) for k, v in each["condition"].items()}
-                    if each["idempotencyKey"] is not None:
-                        each["idempotencyKey"] += str(i)
+            for each in batch:   # all or nothing: check every key before storing any webhook
                 key = each["idempotencyKey"]
                 if key is not None and (user_id, key) in self.by_key:
                     raise ValueError(f"idempotency key {key!r} is taken")
+            now = iso_now()
+            for each in batch:
                 ids.append(self._store(user_id, each, now)["id"])
             if ids and dispatches:
                 webhook = self.webhooks[ids[0]]

@@ -188,6 +188,26 @@ class Emulator:
     def state(self):
         return self._control("GET", "/_emulator/state")
 
+    def seed(self, count, webhook=None, dispatches=0, suffix=False, token=TOKEN):
+        """Store count webhooks (fields of webhook) and dispatches of the first at once;
+        returns {"webhookIds": [...], "dispatchIds": [...]}."""
+        return self._control("POST", "/_emulator/seed", {
+            "token": token, "count": count, "webhook": webhook or {}, "suffix": suffix,
+            "dispatches": dispatches})
+
+    def event(self, event_type, event_data, resource=None, created_at=None, token=TOKEN):
+        """A simulated platform event: the matching webhooks are dispatched and delivered
+        before this returns; returns the list of dispatches."""
+        body = {"token": token, "eventType": event_type, "eventData": event_data,
+                "resource": resource}
+        if created_at is not None:
+            body["createdAt"] = created_at
+        return self._control("POST", "/_emulator/events", body)["dispatches"]
+
+    def dispatches(self):
+        """Every dispatch, with the variables, payload text and header list it was sent with."""
+        return self._control("GET", "/_emulator/dispatches")
+
     def webhooks(self):
         """All webhooks of all users, each with its idempotencyKey and userId."""
         return self.state()["webhooks"]
@@ -361,10 +381,12 @@ def self_signed_cert(directory, host="127.0.0.1"):
     return cert, key
 
 
-def local_rows(db, emu=None):
+def local_rows(db, emu=None, token=TOKEN):
     """The rows of apify_webhooks in database file db, as dicts, read through the virtual
-    table in the sqlite3 shell (rowid included), in rowid order."""
-    r = shell(".mode json\nSELECT rowid, * FROM apify_webhooks ORDER BY rowid;\n", emu, db=db)
+    table in the sqlite3 shell (rowid included), in rowid order, with the token that wrote them
+    (records written under another token read as 'unverified')."""
+    r = shell(".mode json\nSELECT rowid, * FROM apify_webhooks ORDER BY rowid;\n", emu, db=db,
+              token=token)
     if r.rc != 0 or r.err:
         raise AssertionError(f"reading apify_webhooks failed: {r}")
     return json.loads(r.out) if r.out.strip() else []

@@ -332,9 +332,12 @@ COLUMN_CASES = [
      "(request_url, event_types, actor_id, headers_template)"
      " VALUES ('https://e.com/h', '[\"TEST\"]', 'a', '{\"X\": 1}')",
      'apify: row 1: headersTemplate: the value of "X" must be a string, not a number'),
-    ("outcome column id given", "(request_url, event_types, actor_id, id)"
+    ("id given with a request", "(request_url, event_types, actor_id, id)"
      " VALUES ('https://e.com/h', '[\"TEST\"]', 'a', 'x')",
-     "apify: row 1: id is set by the extension; leave it out"),
+     "apify: row 1: id adopts a webhook made elsewhere and goes alone: INSERT INTO"
+     " apify_webhooks(id) VALUES (...); to create one, leave id out"),
+    ("id that is no webhook id", "(id) VALUES ('../v2/users')",
+     "apify: row 1: id '../v2/users' is not a webhook id (1 to 64 letters and digits)"),
     ("outcome column status given", "(request_url, event_types, actor_id, status)"
      " VALUES ('https://e.com/h', '[\"TEST\"]', 'a', 'created')",
      "apify: row 1: status is set by the extension; leave it out"),

@@ -147,7 +147,7 @@ class Interrupt(TableCase):
         worker.join(timeout=30)
         self.assertFalse(worker.is_alive())
         self.assertIn("error", outcome, outcome)
-        self.assertRegex(outcome["error"], r"^apify: interrupted after \d+ of 60 requests; "
+        self.assertRegex(outcome["error"], r"^apify: interrupted after \d+ of 60 requests were sent; this connection keeps "
                                            r"nothing of this commit was recorded")
         sent = len(self.emu.posts())
         self.assertLess(sent, 60)

@@ -405,10 +405,9 @@ class DirectOnly(RemoteCase):
         r = shell("CREATE TABLE ck(x CHECK (apify_test_webhook(x) IS NOT NULL));\n", db=db,
                   env={"APIFY_TOKEN": "", "APIFY_API_BASE_URL": ""})
         self.assertEqual((r.rc, r.err), (0, ""), r)
-        message = ('apify: table "ck" in database "main" names apify_test_webhook() in its'
-                   " definition, so its CHECK constraints could call it; the extension does not"
-                   " send or change settings while a database's schema can: drop or rebuild"
-                   " that table")
+        message = ('apify: table "ck" in database "main" has a CHECK constraint that calls'
+                   " apify_test_webhook(); the extension does not send or change settings while"
+                   " a database's schema can: drop or rebuild that table")
         statements = ["INSERT INTO ck VALUES ('x');", "SELECT * FROM apify_remote_webhooks;",
                       "SELECT * FROM apify_webhook_dispatches;", "SELECT apify_test_webhook('x');"]
         r = shell("\n".join(statements) + "\n", self.emu, db=db)

@@ -177,7 +177,7 @@ class TokenStaysSecret(SecretCase):
                      + actors(3, "other") + BULK, db=db)
         self.assertIn("apify: 401 user-or-token-not-found: ", r.err)
         self.assertNoSecret(r.out + r.err)
-        statuses = {row["status"] for row in local_rows(db, self.emu)}
+        statuses = {row["status"] for row in local_rows(db, self.emu, token=SECRET)}
         self.assertEqual(statuses, {"created", "failed"})
         # Then two commits killed half way, so that a hot -journal and a -wal stay behind.
         self.emu.configure(latency_ms=200, max_webhooks=1000)
@@ -413,13 +413,13 @@ class OversizedAnswer(SecretCase):
         self.emu.configure(script=["ok", "huge"])
         r = shell(actors(3) + BULK, self.emu, db=db, token=SECRET)
         self.assertEqual((r.rc, r.err), (0, ""), r)
-        rows = local_rows(db, self.emu)
+        rows = local_rows(db, self.emu, token=SECRET)
         self.assertEqual([(x["status"], x["error_message"]) for x in rows], [
             ("created", None), ("failed", f"the answer is larger than {MAX_REPLY} bytes"),
             ("created", None)])
         r = shell(BULK, self.emu, db=db, token=SECRET)
         self.assertEqual((r.rc, r.err), (0, ""), r)
-        rows = local_rows(db, self.emu)
+        rows = local_rows(db, self.emu, token=SECRET)
         self.assertEqual({x["status"] for x in rows}, {"created"})
         remote = {w["idempotencyKey"]: w["id"] for w in self.emu.webhooks()}
         self.assertEqual(remote, {x["idempotency_key"]: x["id"] for x in rows})
@@ -496,20 +496,33 @@ class DirectOnly(SecretCase):
 
     def test_check_constraints_of_a_database_file(self):
         # SQLite 3.40.1 does not apply DIRECTONLY to CHECK constraints read from the schema:
-        # a file someone hands you could spend the token, or send it elsewhere next time. The
-        # functions check that the statement being run names them. (Generated columns refuse
-        # non-deterministic functions anyway.)
-        unsafe = ("apify: unsafe use of {}(): only SQL you run yourself may call it, not a "
-                  "CHECK constraint of the database")
-        conn = self.hostile(
-            "CREATE TABLE ck_send(x CHECK (apify_create_webhook(x) IS NOT NULL));\n"
-            "CREATE TABLE ck_redirect(x CHECK (apify_config('base_url', 'https://evil.example')"
-            " IS NOT NULL));\n")
-        self.assertUnsafe(conn, f"INSERT INTO ck_send VALUES ({q(HOOK)})",
-                          unsafe.format("apify_create_webhook"))
-        self.assertUnsafe(conn, "INSERT INTO ck_redirect VALUES (1)",
-                          unsafe.format("apify_config"))
-        self.assertUntouched(conn)
+        # a file someone hands you could spend the token, or send it elsewhere next time. So the
+        # functions that send or configure refuse to run at all while a table's CHECK
+        # constraint names one of them, whatever the statement's text says (the old guard, which
+        # looked for the function's name in the statement, let "-- raise the apify config
+        # timeout" through). (Generated columns refuse non-deterministic functions anyway.)
+        refused = ('apify: table "{}" in database "main" has a CHECK constraint that calls {}();'
+                   " the extension does not send or change settings while a database's schema"
+                   " can: drop or rebuild that table")
+        for table, check, function in (
+                ("ck_send", "apify_create_webhook(x) IS NOT NULL", "apify_create_webhook"),
+                ("ck_redirect", "apify_config('base_url', 'https://evil.example') IS NOT NULL",
+                 "apify_config"),
+                ("ck_quoted", '"APIFY_CONFIG"(\'timeout_ms\', 1) /* x */ IS NOT NULL',
+                 "apify_config")):
+            with self.subTest(table):
+                db = self.path(f"{table}.db")
+                # made with the extension loaded (SQLite wants the function to exist), no token
+                r = shell(f"CREATE TABLE {table}(x CHECK ({check}));\n", db=db, token=None,
+                          env={"APIFY_API_BASE_URL": ""})
+                self.assertEqual((r.rc, r.err), (0, ""), r)
+                message = refused.format(table, function)
+                for sql in (f"INSERT INTO {table} VALUES ({q(HOOK)});",
+                            "SELECT apify_config('timeout_ms'); -- raise the apify config timeout",
+                            f"SELECT apify_create_webhook({q(HOOK)});"):
+                    r = shell(sql + "\n", self.emu, db=db, token=SECRET)
+                    self.assertIn(message, r.err, sql)
+        self.assertNothingSent()
 
 
 if __name__ == "__main__":

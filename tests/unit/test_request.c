@@ -1,10 +1,10 @@
 /*
-** test_request.c: unit tests of ext/request.c: every validation rule and its exact message, the
-** canonical body and the derived key, templates, the API's answers, and running out of memory
-** at every allocation.
+** test_request.c: unit tests of ext/request.c and ext/template.c: every validation rule and its
+** exact message, the canonical body and the derived key, templates checked and rendered (the
+** dispatch preview), the API's answers, and running out of memory at every allocation.
 **
 **   cc -std=c11 -Wall -Wextra -Werror -g -DSQLITE_CORE -Iext tests/unit/test_request.c \
-**      ext/request.c tests/unit/url_stub.c -lsqlite3 -lcrypto -o /tmp/test_request
+**      ext/request.c ext/template.c tests/unit/url_stub.c -lsqlite3 -lcrypto -o /tmp/test_request
 **
 ** (make unit links ext/transport.c, the real apifyUrlParse, instead of the temporary stub.)
 **
@@ -369,6 +369,166 @@ static void testTemplates(void){
   zTplErr = 0;
 }
 
+/* apifyPreviewDispatch() on zHook and zVars (each with ' turned into ", NULL for SQL NULL):
+** the text of zPath ('->>') in its result, or its message when it fails. */
+static char *zPreview;
+static const char *preview(const char *zHook, const char *zVars, const char *zPath){
+  char *zH = zHook ? sqlite3_mprintf("%s", zHook) : 0;
+  char *zV = zVars ? sqlite3_mprintf("%s", zVars) : 0;
+  char *zOut = 0, *zErr2 = 0, *p;
+  sqlite3_stmt *pStmt = 0;
+  int rc;
+  for(p=zH; p && *p; p++) if( *p=='\'' ) *p = '"';
+  for(p=zV; p && *p; p++) if( *p=='\'' ) *p = '"';
+  sqlite3_free(zPreview);
+  zPreview = 0;
+  rc = apifyPreviewDispatch(db, zH, -1, zV, -1, &zOut, &zErr2);
+  CHECK_EQ_INT(rc, zErr2 ? SQLITE_ERROR : SQLITE_OK);
+  CHECK(rc==SQLITE_OK ? zOut!=0 : zOut==0);
+  if( rc==SQLITE_OK ){
+    sqlite3_prepare_v2(db, "SELECT ?1 ->> ?2", -1, &pStmt, 0);
+    sqlite3_bind_text(pStmt, 1, zOut, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 2, zPath, -1, SQLITE_STATIC);
+    if( sqlite3_step(pStmt)==SQLITE_ROW && sqlite3_column_text(pStmt, 0) ){
+      zPreview = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
+    }
+    sqlite3_finalize(pStmt);
+  }else{
+    zPreview = zErr2;
+    zErr2 = 0;            /* ownership moved to zPreview */
+  }
+  sqlite3_free(zOut);
+  sqlite3_free(zErr2);
+  sqlite3_free(zH);
+  sqlite3_free(zV);
+  return zPreview;
+}
+
+/* Rendering: what the preview says the platform POSTs, byte for byte. */
+static void testRender(void){
+  const char *zVars = "{'userId':'u1','createdAt':'2026-02-03T04:05:06.007Z',"
+    "'eventType':'ACTOR.RUN.FAILED','eventData':{'actorId':'a1','actorRunId':'r1'},"
+    "'resource':{'id':'r1','meta':{'origin':'WEB'},'n':[1, 2.50],'q':'say \\'hi\\'\\n'},"
+    "'globals':{}}";
+  const char *zPlatform = "\"Content-Type\":\"application/json\",\"X-Apify-Webhook\":"
+    "\"<webhook id>\",\"X-Apify-Webhook-Dispatch-Id\":\"<dispatch id>\","
+    "\"X-Apify-Request-Origin\":\"APIFY\"}";
+  char *zWant;
+
+  /* The default payload: one line, each variable's compact JSON. */
+  CHECK_STR(preview("{}", zVars, "$.payload"),
+    "{\"userId\": \"u1\", \"createdAt\": \"2026-02-03T04:05:06.007Z\", \"eventType\": "
+    "\"ACTOR.RUN.FAILED\", \"eventData\": {\"actorId\":\"a1\",\"actorRunId\":\"r1\"}, "
+    "\"resource\": {\"id\":\"r1\",\"meta\":{\"origin\":\"WEB\"},\"n\":[1,2.50],"
+    "\"q\":\"say \\\"hi\\\"\\n\"}}");
+  CHECK_STR(preview("{'payloadTemplate':null}", zVars, "$.body.resource.meta.origin"), "WEB");
+  CHECK_STR(preview("{'payloadTemplate':''}", zVars, "$.body.userId"), "u1");
+  CHECK_STR(preview("{'requestUrl':'https://example.com/h?x=1'}", 0, "$.url"),
+            "https://example.com/h?x=1");
+  CHECK_STR(preview("{}", 0, "$.url"), 0);
+  CHECK_STR(preview("{}", 0, "$.method"), "POST");
+
+  /* Outside strings: paths, blanks trimmed, whitespace and the rest copied exactly. */
+  CHECK_STR(preview("{'payloadTemplate':'[ {{resource.meta}},{{ resource.meta.origin }}\\n,"
+                    "{{resource.n}}, \\'{{userId}}\\' ]'}", zVars, "$.payload"),
+            "[ {\"origin\":\"WEB\"},\"WEB\"\n,[1,2.50], \"{{userId}}\" ]");
+  /* Inside strings, with shouldInterpolateStrings: text as itself, other values as JSON, both
+  ** escaped for the string; names outside [A-Za-z0-9.] stay as they are. */
+  CHECK_STR(preview("{'shouldInterpolateStrings':true,'payloadTemplate':"
+                    "'{\\'a\\': \\'<{{resource.q}}|{{resource.meta}}|{{resource.n}}>\\',"
+                    " \\'b\\': \\'{{ userId }} {{user_id}} {{userId\\'}'}", zVars, "$.payload"),
+            "{\"a\": \"<say \\\"hi\\\"\\n|{\\\"origin\\\":\\\"WEB\\\"}|[1,2.50]>\","
+            " \"b\": \"{{ userId }} {{user_id}} {{userId\"}");
+  CHECK_STR(preview("{'shouldInterpolateStrings':true,'payloadTemplate':"
+                    "'{\\'a\\': \\'<{{resource.q}}|{{resource.meta}}|{{resource.n}}>\\'}'}",
+                    zVars, "$.body.a"),
+            "<say \"hi\"\n|{\"origin\":\"WEB\"}|[1,2.50]>");
+  CHECK_STR(preview("{'shouldInterpolateStrings':false,'payloadTemplate':"
+                    "'{\\'a\\': \\'{{resource.id}}\\', \\'b\\': {{resource.id}}}'}",
+                    zVars, "$.payload"),
+            "{\"a\": \"{{resource.id}}\", \"b\": \"r1\"}");
+  /* JSON1's text of a value is kept: escapes in strings and numbers as written. */
+  CHECK_STR(preview("{'shouldInterpolateStrings':true,'payloadTemplate':"
+                    "'[{{resource.s}}, \\'{{resource.s}}\\', {{resource.x}}]'}",
+                    "{'resource':{'s':'\\u00e9\\/','x':1E+2}}", "$.payload"),
+            "[\"\\u00e9\\/\", \"\xc3\xa9/\", 1E+2]");
+
+  /* A missing path names the field and the variable; paths walk objects only. */
+  CHECK_STR(preview("{'payloadTemplate':'{{resource.nope}}'}", 0, "$.payload"),
+            "apify: payloadTemplate: {{resource.nope}} has no value: resource has no member "
+            "\"nope\"");
+  CHECK_STR(preview("{'payloadTemplate':'{{ resource.meta.origin.x }}'}", zVars, "$.payload"),
+            "apify: payloadTemplate: {{resource.meta.origin.x}} has no value: "
+            "resource.meta.origin has no member \"x\"");
+  CHECK_STR(preview("{'payloadTemplate':'{{resource.n.0}}'}", zVars, "$.payload"),
+            "apify: payloadTemplate: {{resource.n.0}} has no value: resource.n has no member "
+            "\"0\"");
+  CHECK_STR(preview("{'payloadTemplate':'{{globals.x}}'}", 0, "$.payload"),
+            "apify: payloadTemplate: {{globals.x}} has no value: globals has no member \"x\"");
+  CHECK_STR(preview("{'shouldInterpolateStrings':true,"
+                    "'headersTemplate':'{\\'X\\': \\'{{eventData.actorTaskId}}\\'}'}",
+                    0, "$.payload"),
+            "apify: headersTemplate: {{eventData.actorTaskId}} has no value: eventData has no "
+            "member \"actorTaskId\"");
+
+  /* Headers: the template's, rendered, in order, less the platform's (any case), then those. */
+  zWant = sqlite3_mprintf("{\"X-Run\":\"r1\",\"x-event\":\"ACTOR.RUN.FAILED\",%s", zPlatform);
+  CHECK_STR(preview("{'shouldInterpolateStrings':true,'headersTemplate':"
+                    "'{\\'X-Run\\': {{resource.id}}, \\'content-TYPE\\': \\'text/plain\\',"
+                    " \\'x-event\\': \\'{{eventType}}\\', \\'X-APIFY-WEBHOOK\\': \\'mine\\'}'}",
+                    zVars, "$.headers"), zWant);
+  sqlite3_free(zWant);
+  zWant = sqlite3_mprintf("{%s", zPlatform);
+  CHECK_STR(preview("{'headersTemplate':''}", 0, "$.headers"), zWant);
+  CHECK_STR(preview("{'headersTemplate':'{}'}", 0, "$.headers"), zWant);
+  sqlite3_free(zWant);
+  CHECK_STR(preview("{'id':'WH1','userId':'uX','createdAt':'2025-01-01T00:00:00.000Z',"
+                    "'stats':{'totalDispatches':3}}", 0, "$.headers.X-Apify-Webhook"), "WH1");
+  CHECK_STR(preview("{'id':'WH1'}", 0, "$.headers.\"X-Apify-Webhook\""), "WH1");
+  CHECK_STR(preview("{'headersTemplate':'{\\'X-N\\': {{resource.exitCode}}}'}", 0, "$.headers"),
+            "apify: headersTemplate: the value of \"X-N\" must be a string, not a number");
+
+  /* Defaults: realistic, from the webhook; the variables given replace them member by member. */
+  CHECK_STR(preview("{'userId':'uW','eventTypes':['ACTOR.RUN.ABORTED','TEST'],"
+                    "'condition':{'actorTaskId':'t1','actorId':'a9'}}", 0, "$.body.eventData"),
+            "{\"actorId\":\"a9\",\"actorTaskId\":\"t1\",\"actorRunId\":\"7wKpQzR3mXn8YtBvL\"}");
+  CHECK_STR(preview("{'userId':'uW','eventTypes':['ACTOR.RUN.ABORTED']}", 0,
+                    "$.body.eventType"), "ACTOR.RUN.ABORTED");
+  CHECK_STR(preview("{'userId':'uW'}", 0, "$.body.resource.userId"), "uW");
+  CHECK_STR(preview("{'condition':{'actorRunId':'run9'}}", 0, "$.body.resource.id"), "run9");
+  CHECK_STR(preview("{}", 0, "$.body.eventData"),
+            "{\"actorId\":\"HDSasDasz78YcAPEB\",\"actorRunId\":\"7wKpQzR3mXn8YtBvL\"}");
+  CHECK_STR(preview("{}", 0, "$.body.resource.meta"), "{\"origin\":\"API\"}");
+  CHECK_STR(preview("{}", 0, "$.body.createdAt"), "2026-01-01T12:00:00.000Z");
+  CHECK_STR(preview("{}", 0, "$.body.eventType"), "ACTOR.RUN.SUCCEEDED");
+  CHECK_STR(preview("{}", 0, "$.body.userId"), "wRsJZtadYvn4mBZmm");
+  CHECK_STR(preview("{}", "{'userId':null,'resource':{'id':'x'}}", "$.payload"),
+            "{\"userId\": null, \"createdAt\": \"2026-01-01T12:00:00.000Z\", \"eventType\": "
+            "\"ACTOR.RUN.SUCCEEDED\", \"eventData\": {\"actorId\":\"HDSasDasz78YcAPEB\","
+            "\"actorRunId\":\"7wKpQzR3mXn8YtBvL\"}, \"resource\": {\"id\":\"x\"}}");
+
+  /* Inputs. */
+  CHECK_STR(preview(0, 0, "$"), "apify: the webhook is NULL; pass a JSON object");
+  CHECK_STR(preview("[1]", 0, "$"), "apify: the webhook must be a JSON object, not an array");
+  CHECK_STR(preview("{x", 0, "$"), "apify: the webhook is not valid JSON: \"{x\"");
+  CHECK_STR(preview("{}", "'x'", "$"), "apify: the variables must be a JSON object, not a string");
+  CHECK_STR(preview("{}", "{", "$"), "apify: the variables are not valid JSON: \"{\"");
+  CHECK_STR(preview("{}", "{'resources':{}}", "$"),
+            "apify: variables: unknown variable \"resources\"; allowed: userId, createdAt, "
+            "eventType, eventData, resource, globals");
+  CHECK_STR(preview("{'payloadTemplate':5}", 0, "$"),
+            "apify: payloadTemplate must be a string or null, not a number");
+  CHECK_STR(preview("{'shouldInterpolateStrings':'yes'}", 0, "$"),
+            "apify: shouldInterpolateStrings must be a boolean or null, not a string");
+  CHECK_STR(preview("{'payloadTemplate':'{{foo}}'}", 0, "$"),
+            "apify: payloadTemplate: unknown variable \"{{foo}}\"; allowed: userId, createdAt, "
+            "eventType, eventData, resource, globals");
+  CHECK_STR(preview("{'headersTemplate':'[]'}", 0, "$"),
+            "apify: headersTemplate must be a JSON object of header names to string values");
+  sqlite3_free(zPreview);
+  zPreview = 0;
+}
+
 static void testCanonical(void){
   char *zBody1, *zKey1;
   const char *azVariant[] = {           /* each differs from {BASE} in one field */
@@ -502,11 +662,14 @@ static void testReply(void){
 ** block may be left.
 */
 
-/* Call the function under test: 0 apifyRequestBuild, 1 apifyTemplateCheck, else
-** apifyReplyRead with that HTTP status. */
+/* Call the function under test: 0 apifyRequestBuild, 1 apifyTemplateCheck, 2
+** apifyPreviewDispatch (with variables), else apifyReplyRead with that HTTP status. */
 static int oomCall(sqlite3 *pDb, int eKind, const char *zIn, char **az){
   if( eKind==0 ) return apifyRequestBuild(pDb, 0, zIn, -1, &az[0], &az[1], &az[2]);
   if( eKind==1 ) return apifyTemplateCheck(pDb, 0, "headersTemplate", zIn, -1, 1, 1, &az[2]);
+  if( eKind==2 ) return apifyPreviewDispatch(pDb, zIn, -1,
+                          "{\"resource\":{\"id\":\"r1\",\"meta\":{\"origin\":\"WEB\"}}}", -1,
+                          &az[0], &az[2]);
   return apifyReplyRead(pDb, 0, eKind, zIn, &az[0], &az[1], &az[2]);
 }
 
@@ -571,6 +734,10 @@ static void testOutOfMemory(void){
     oomTest(0, "{\"foo\":1}", bAfter);
     oomTest(0, "[1,2", bAfter);
     oomTest(1, "{\"X-A\": {{userId}}, \"X-B\": \"{{eventType}}\", \"X-C\": 1}", bAfter);
+    oomTest(2, "{\"shouldInterpolateStrings\":true,\"payloadTemplate\":"
+               "\"{\\\"a\\\": {{resource.meta}}, \\\"b\\\": \\\"{{resource.meta}}\\\"}\","
+               "\"headersTemplate\":\"{\\\"X\\\": {{resource.id}}}\"}", bAfter);
+    oomTest(2, "{\"payloadTemplate\":\"{{resource.nope}}\"}", bAfter);
     oomTest(201, "{\"data\":{\"id\":\"abc\"}}", bAfter);
     oomTest(400, "{\"error\":{\"type\":\"invalid-input\",\"message\":\"bad\"}}", bAfter);
     oomTest(502, "<html>bad gateway</html>", bAfter);
@@ -588,6 +755,7 @@ int main(void){
   testValues();
   testKeyLength();
   testTemplates();
+  testRender();
   testCanonical();
   testReply();
   buildReset();
