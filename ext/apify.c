@@ -10,11 +10,12 @@
 **   SELECT apify_config();                                 -- every setting; never the token
 **   SELECT apify_test_webhook('ID') ->> 'status';          -- POST /v2/webhooks/ID/test
 **
-** Why DIRECTONLY: apify_create_webhook spends the user's API token and apify_config can point
-** the next request at another host, so neither may run from a trigger or a view of a database
-** file someone else wrote; SQLite then refuses them outside top-level SQL. SQLite 3.40 misses
-** CHECK constraints, so both also refuse to run while any table of an attached database names
-** one of them in its definition (calledSafely, trust.c). apify_dry_run and apify_version send
+** Why DIRECTONLY: apify_create_webhook and apify_test_webhook spend the user's API token (and
+** the test makes the platform deliver) and apify_config can point the next request at another
+** host, so none may run from a trigger or a view of a database file someone else wrote; SQLite
+** then refuses them outside top-level SQL. SQLite 3.40 misses CHECK constraints, so they also
+** refuse to run while any table of an attached database names one of them in its definition
+** (calledSafely, trust.c). apify_dry_run and apify_version send
 ** nothing and reveal no secret.
 */
 #include <stdlib.h>
