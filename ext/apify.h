@@ -298,12 +298,13 @@ int apifyStoreRename(ApifyStore *p, const char *zNew);
 ** SQLITE_OK or SQLITE_NOMEM. */
 int apifyStoreTrust(ApifyStore *p, sqlite3_stmt *pStmt, int iFirst, int *peTrust);
 
-/* Transactions: begin (once, whichever vtab comes first), end, number the next row, and mark or
-** return to savepoints (SQLite rolls the tables back itself; the row count is kept here). */
-void apifyStoreBegin(ApifyStore *p);
+/* Transactions: begin (once, whichever vtab comes first; pVtab is the one joining), end, number
+** the next row, and mark or return to savepoints (SQLite rolls the tables back itself; the row
+** count is kept here; the savepoint SQLite announces to a vtab joining late is not a new one). */
+void apifyStoreBegin(ApifyStore *p, const void *pVtab);
 void apifyStoreEnd(ApifyStore *p);
 int apifyStoreRowNumber(ApifyStore *p);
-int apifyStoreSavepoint(ApifyStore *p, int iSavepoint);
+int apifyStoreSavepoint(ApifyStore *p, const void *pVtab, int iSavepoint);
 void apifyStoreRollbackTo(ApifyStore *p, int iSavepoint);
 
 /* Records: find by key ('k'), id ('i') or seq ('s') (the tables must exist); add one; queue

@@ -115,6 +115,7 @@ struct ApifyStore {
   int iQueue;              /* temp."apify_queue_N" */
   int bReady;              /* the tables are known to exist in this transaction */
   int bInTxn;              /* a transaction of this table is open (xBegin seen) */
+  const void *pJoining;    /* a second sqlite3_vtab joining it, until its first xSavepoint */
   int nRow;                /* rows written by this transaction, to name a bad one */
   int nMark;               /* nRow at each savepoint, -1 where the table had not joined */
   int *aMark;
@@ -387,8 +388,15 @@ int apifyStoreRename(ApifyStore *p, const char *zNew){
 /* ------------------------------------------------------------------------------------------ */
 /* Transactions and savepoints */
 
-void apifyStoreBegin(ApifyStore *p){
-  if( p->bInTxn ) return;        /* another vtab of this table joined first */
+void apifyStoreBegin(ApifyStore *p, const void *pVtab){
+  if( p->bInTxn ){
+    /* Another sqlite3_vtab of this table (connected after a schema change) joins the
+    ** transaction: the xSavepoint() SQLite calls right after is for a level the store marked
+    ** when it was opened, not a new savepoint. */
+    p->pJoining = pVtab;
+    return;
+  }
+  p->pJoining = 0;
   p->bInTxn = 1;
   p->bReady = 0;
   p->nRow = 0;
@@ -397,6 +405,7 @@ void apifyStoreBegin(ApifyStore *p){
 
 void apifyStoreEnd(ApifyStore *p){
   p->bInTxn = 0;
+  p->pJoining = 0;
   p->bReady = 0;
   p->nRow = 0;
   p->nMark = 0;
@@ -406,8 +415,12 @@ int apifyStoreRowNumber(ApifyStore *p){
   return ++p->nRow;
 }
 
-int apifyStoreSavepoint(ApifyStore *p, int iSavepoint){
+int apifyStoreSavepoint(ApifyStore *p, const void *pVtab, int iSavepoint){
   int i;
+  if( pVtab==p->pJoining ){
+    p->pJoining = 0;
+    if( iSavepoint<p->nMark ) return SQLITE_OK;   /* marked already: keep the mark */
+  }
   if( iSavepoint>=p->nMark ){
     int *aNew = sqlite3_realloc64(p->aMark, (sqlite3_uint64)(iSavepoint+8)*sizeof(int));
     if( aNew==0 ) return SQLITE_NOMEM;

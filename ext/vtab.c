@@ -107,7 +107,6 @@ struct WebhookTab {
   sqlite3_stmt *pJson;     /* whether ?1 is JSON, and a JSON object */
   ApifyRules *pRules;      /* the request rules' statements, prepared once */
   int bEponymous;          /* the table named after the module, which lives in main */
-  sqlite3_stmt *pChecked;  /* the last statement whose text was checked (bEponymous) */
 };
 
 struct WebhookCursor {
@@ -530,7 +529,8 @@ static int checkStatement(WebhookTab *pTab, char **pzErr){
   if( !pTab->bEponymous ) return SQLITE_OK;
   while( (pStmt = sqlite3_next_stmt(pTab->db, pStmt))!=0 ){
     char *zSchema;
-    if( pStmt==pTab->pChecked || !sqlite3_stmt_busy(pStmt) ) continue;
+    /* every time: a statement finalized and another prepared can have the same address */
+    if( !sqlite3_stmt_busy(pStmt) ) continue;
     zSchema = apifyQualified(sqlite3_sql(pStmt), apifyStoreName(pTab->pStore));
     if( zSchema ){
       *pzErr = sqlite3_mprintf("apify: %s.%s is main's %s (a table named after its module lives"
@@ -542,7 +542,6 @@ static int checkStatement(WebhookTab *pTab, char **pzErr){
       sqlite3_free(zSchema);
       return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
     }
-    pTab->pChecked = pStmt;
   }
   return SQLITE_OK;
 }
@@ -1220,7 +1219,7 @@ static int webhookSync(sqlite3_vtab *pVtab){
 
 /* xBegin: the table joins a transaction (its store counts rows from 1 when it is the first). */
 static int webhookBegin(sqlite3_vtab *pVtab){
-  apifyStoreBegin(((WebhookTab*)pVtab)->pStore);
+  apifyStoreBegin(((WebhookTab*)pVtab)->pStore, pVtab);
   return SQLITE_OK;
 }
 
@@ -1239,7 +1238,7 @@ static int webhookCommit(sqlite3_vtab *pVtab){
 
 /* xSavepoint: note how many rows the transaction had written. */
 static int webhookSavepoint(sqlite3_vtab *pVtab, int iSavepoint){
-  return apifyStoreSavepoint(((WebhookTab*)pVtab)->pStore, iSavepoint);
+  return apifyStoreSavepoint(((WebhookTab*)pVtab)->pStore, pVtab, iSavepoint);
 }
 
 /* xRelease: nothing to undo later; the marks of released savepoints are simply not used. */
