@@ -9,12 +9,13 @@ import collections
 import json
 import os
 import subprocess
-import sys
+import tempfile
 import threading
 import time
 import unittest
 
-from tests.harness import DEBIAN_PYTHON, EmulatorCase, connect, shell, start_shell
+from tests.harness import (DEBIAN_PYTHON, Emulator, EmulatorCase, connect, shell,
+                            start_shell)
 
 HOOK = ("INSERT INTO {t}(request_url, event_types, actor_id)"
         " VALUES ('https://example.com/{name}', '[\"TEST\"]', 'a');\n")
@@ -534,6 +535,41 @@ class Messages(SemCase):
         self.assertEqual({k: i for k, i, _ in rows},
                          {w["idempotencyKey"]: w["id"] for w in self.emu.webhooks()})
         self.assertLessEqual(len(self.emu.posts()) - before, 60)
+
+
+class ApiGoneMidRun(unittest.TestCase):
+    """The API stops answering after answers were heard: that is per row (each record keeps the
+    reason), not a commit failed as "unreachable" (which would throw away what was heard)."""
+
+    def test_api_gone_after_answers_were_heard_fails_rows_not_the_commit(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        db = os.path.join(tmp.name, "t.db")
+        emu = Emulator(max_webhooks=100000)
+        try:
+            proc = start_shell("SELECT apify_config('max_attempts', 2),"
+                               " apify_config('connect_timeout_ms', 1000),"
+                               " apify_config('timeout_ms', 2000),"
+                               " apify_config('concurrency', 4), apify_config('rate_limit', 5);\n"
+                               + ACTORS.format(n=20)
+                               + BULK.format(t="apify_webhooks", prefix=""), emu, db=db)
+            emu.wait_for(lambda e: len(e.posts()) >= 3, timeout=20)
+        finally:
+            emu.stop()
+        out, err = proc.communicate(timeout=90)
+        self.assertEqual(err, "", "the commit must succeed: answers were heard")
+        r = shell(".mode list\nSELECT status, count(*) FROM apify_webhooks_store GROUP BY 1"
+                  " ORDER BY 1;\nSELECT count(*) FROM apify_webhooks_store WHERE status='created'"
+                  " AND http_status=201 AND id IS NOT NULL;\n"
+                  "SELECT count(*) FROM apify_webhooks_store WHERE status='failed'"
+                  " AND http_status IS NULL AND error_message LIKE '%connect%';\n",
+                  db=db, load=False)
+        counts = dict(line.split("|") for line in r.lines[:-2])
+        created, failed = int(counts.get("created", 0)), int(counts.get("failed", 0))
+        self.assertGreaterEqual(created, 3, r)
+        self.assertEqual(created + failed, 20, r)
+        self.assertGreater(failed, 0, r)
+        self.assertEqual(r.lines[-2:], [str(created), str(failed)], r)
 
 
 if __name__ == "__main__":
