@@ -120,6 +120,21 @@ class SchemaReload(SemCase):
         self.assertEqual((r.rc, r.err), (0, ""), r)
         self.assertExact({"x": ["x1", "x3"], "y": ["y1", "y3"]})
 
+    def test_row_numbers_and_savepoints_survive_the_reload(self):
+        # the second sqlite3_vtab SQLite connects after the ALTER joins the same transaction:
+        # it must not restart the row count or forget the savepoint marks
+        r = self.sql(self.PRE + "BEGIN;\n" + hook("r1", "x") + hook("r2", "x")
+                     + "ALTER TABLE other ADD COLUMN b;\n" + bad("r3", "x")
+                     + "SAVEPOINT s;\n" + hook("r3", "x") + "ALTER TABLE other ADD COLUMN c;\n"
+                     + hook("r4", "x") + "ROLLBACK TO s;\n" + bad("r3b", "x") + hook("r3c", "x")
+                     + "COMMIT;\n")
+        self.assertEqual(r.err.splitlines(), [
+            'Runtime error near line 8: apify: row 3: requestUrl "ftp://example.com/r3" must be'
+            ' an absolute http or https URL',
+            'Runtime error near line 14: apify: row 3: requestUrl "ftp://example.com/r3b" must'
+            ' be an absolute http or https URL'], r)
+        self.assertExact({"x": ["r1", "r2", "r3c"]})
+
     def test_drop_table_after_alter_in_the_same_transaction(self):
         r = self.sql(self.PRE + hook("kept", "apify_webhooks") + "BEGIN;\n" + hook("r1", "x")
                      + "ALTER TABLE other ADD COLUMN b;\nDROP TABLE x;\nCOMMIT;\n"
@@ -521,7 +536,7 @@ class Messages(SemCase):
         self.assertIn("full", message)
         sent = len(self.emu.posts())
         self.assertGreater(sent, 0, "the failure came after sending")
-        self.assertRegex(message, rf"after \d+ of 60 operations were applied")
+        self.assertRegex(message, r"after \d+ of 60 operations were applied")
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         conn.execute("PRAGMA max_page_count=1000000")
