@@ -377,6 +377,8 @@ class BadInput(unittest.TestCase):
         self.emu.reset()
 
     def assertRefused(self, sql, params, message):
+        # each subtest starts from an empty log: a wrong request fails its own subtest only
+        self.emu.reset()
         with self.assertRaises(sqlite3.OperationalError) as caught:
             self.conn.execute(sql, params).fetchall()
         self.assertEqual(str(caught.exception), message)
@@ -435,6 +437,7 @@ class BadInputInTheShell(unittest.TestCase):
                 value, message = cases[name]
                 literal = value if isinstance(value, SQL) else "'" + value.replace("'", "''") + "'"
                 with self.subTest(name):
+                    emu.reset()
                     r = shell(f"SELECT apify_create_webhook({literal});\n"
                               f"INSERT INTO apify_webhooks(webhook) VALUES ({literal});\n", emu)
                     self.assertEqual(r.err.splitlines(), [

@@ -96,6 +96,45 @@ class Pacing(TableCase):
         self.assertEqual(self.rows("SELECT count(*) FROM apify_webhooks WHERE status='created';"),
                          ["30"])
 
+    def test_a_429_slows_the_pace_that_follows(self):
+        # A set rate of 10/s, then three 429s in a row (each for a request started after the
+        # last pause): the pace must drop (to ~0.34 of it, recovering 2% per answer), so the
+        # gaps between the POSTs after the pause are clearly longer than before it.
+        self.emu.configure(script=["ok"] * 8 + ["429"] * 3)
+        r = self.sql("SELECT apify_config('concurrency', 1), apify_config('rate_limit', 10);\n"
+                     + ACTORS.format(n=16) + bulk(), timeout=120)
+        self.assertEqual(r.rc, 0, r)
+        posts = self.emu.posts()
+        statuses = [p["status"] for p in posts]
+        self.assertEqual(statuses, [201] * 8 + [429] * 3 + [201] * 8, statuses)
+        times = [p["time"] for p in posts]
+        before = sorted(b - a for a, b in zip(times[1:8], times[2:9]))
+        after = sorted(b - a for a, b in zip(times[11:17], times[12:18]))
+        # unslowed both would be ~0.1 s; slowed, the gaps after are ~0.25 s
+        self.assertGreater(after[len(after) // 2], 1.6 * before[len(before) // 2],
+                           (before, after))
+        self.assertEqual(self.rows("SELECT count(*) FROM apify_webhooks WHERE status='created';"),
+                         ["16"])
+
+    def test_a_burst_of_429s_is_one_pause_not_sixteen(self):
+        # 16 requests in flight together all get a 429: that is one event, one short pause
+        # (backoff 0.5-1 s), not 16 doublings (30 s); the run goes on within seconds.
+        self.emu.configure(script=["429"] * 16, latency_ms=300)
+        start = time.monotonic()
+        r = self.sql("SELECT apify_config('concurrency', 16), apify_config('rate_limit', 1000);\n"
+                     + ACTORS.format(n=16) + bulk(), timeout=120)
+        self.assertEqual(r.rc, 0, r)
+        posts = self.emu.posts()
+        self.assertEqual([p["status"] for p in posts[:16]], [429] * 16)
+        last_429 = max(p["time"] for p in posts[:16])
+        self.assertLess(max(p["time"] for p in posts[:16]) - posts[0]["time"], 0.3,
+                        "the 16 were in flight together")
+        self.assertEqual(len(posts), 32)
+        self.assertLess(posts[16]["time"] - last_429, 5.0, "the pause after the burst")
+        self.assertLess(time.monotonic() - start, 20)
+        self.assertEqual(self.rows("SELECT count(*) FROM apify_webhooks WHERE status='created';"),
+                         ["16"])
+
 
 class Progress(TableCase):
 
