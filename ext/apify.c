@@ -72,6 +72,7 @@ void apifyUnref(void *pArg){
   Apify *p = (Apify*)pArg;
   if( p==0 || --p->nRef>0 ) return;
   if( p->cfg.zToken ) memset(p->cfg.zToken, 0, strlen(p->cfg.zToken));
+  memset(p->aTokenKey, 0, sizeof(p->aTokenKey));   /* derived from the token: no copy left */
   sqlite3_free(p->cfg.zToken);
   sqlite3_free(p->cfg.zBaseUrl);
   sqlite3_free(p->cfg.zCaFile);
@@ -112,6 +113,7 @@ static int settingSetText(Apify *p, const Setting *pSet, const char *z, char **p
   if( *pz ) memset(*pz, 0, strlen(*pz));   /* an old token leaves no copy behind */
   sqlite3_free(*pz);
   *pz = zNew;
+  if( pz==&p->cfg.zToken ) p->iToken++;   /* the records' key is derived again */
   return SQLITE_OK;
 }
 

@@ -64,6 +64,9 @@ struct Apify {
   int nQueue;              /* stores opened so far: each names its TEMP queue by number */
   sqlite3_int64 nStamp;    /* queue entries made so far: each is stamped with a new number */
   sqlite3 *pHeard;         /* outcomes heard that no commit has kept yet (store.c), or NULL */
+  unsigned int iToken;     /* bumped whenever the token is set */
+  unsigned int iTokenKey;  /* the iToken aTokenKey was derived for (0: none yet) */
+  unsigned char aTokenKey[32];  /* the key that vouches for records, derived from the token */
   sqlite3_stmt *apHeard[3];  /* its statements */
   unsigned char aSession[32];  /* random, never stored: seals the TEMP queue's entries */
 };
@@ -304,6 +307,7 @@ int apifyStoreTrust(ApifyStore *p, sqlite3_stmt *pStmt, int iFirst, int *peTrust
 void apifyStoreBegin(ApifyStore *p, const void *pVtab);
 void apifyStoreEnd(ApifyStore *p);
 int apifyStoreRowNumber(ApifyStore *p);
+void apifyStoreRowDone(ApifyStore *p, int iRow);
 int apifyStoreSavepoint(ApifyStore *p, const void *pVtab, int iSavepoint);
 void apifyStoreRollbackTo(ApifyStore *p, int iSavepoint);
 

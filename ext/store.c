@@ -412,7 +412,12 @@ void apifyStoreEnd(ApifyStore *p){
 }
 
 int apifyStoreRowNumber(ApifyStore *p){
-  return ++p->nRow;
+  return p->nRow+1;
+}
+
+void apifyStoreRowDone(ApifyStore *p, int iRow){
+  /* Counted once written: a one-row statement that fails gets no xRollbackTo() */
+  p->nRow = iRow;
 }
 
 int apifyStoreSavepoint(ApifyStore *p, const void *pVtab, int iSavepoint){
@@ -449,12 +454,20 @@ void apifyStoreRollbackTo(ApifyStore *p, int iSavepoint){
 ** is set. SQLITE_OK or SQLITE_NOMEM. */
 static int tokenKey(ApifyStore *p, unsigned char *aKey, int *pbHave){
   static const char zLabel[] = "apify-sqlite record key 2";
-  const char *zToken = p->pApify->cfg.zToken;
+  Apify *pA = p->pApify;
+  const char *zToken = pA->cfg.zToken;
   const char *az[1] = { zLabel };
   int an[1] = { -1 };
+  int rc = SQLITE_OK;
   *pbHave = zToken && zToken[0];
   if( !*pbHave ) return SQLITE_OK;
-  return apifyMac((const unsigned char*)zToken, (int)strlen(zToken), 1, az, an, aKey);
+  /* derived once per token, not once per record read */
+  if( pA->iTokenKey!=pA->iToken+1 ){
+    rc = apifyMac((const unsigned char*)zToken, (int)strlen(zToken), 1, az, an, pA->aTokenKey);
+    if( rc==SQLITE_OK ) pA->iTokenKey = pA->iToken+1;
+  }
+  if( rc==SQLITE_OK ) memcpy(aKey, pA->aTokenKey, APIFY_MAC_SIZE);
+  return rc;
 }
 
 int apifyStoreTrust(ApifyStore *p, sqlite3_stmt *pStmt, int iFirst, int *peTrust){
@@ -713,7 +726,8 @@ static sqlite3_stmt *heardStmt(Apify *pA, int i, int *pRc){
   if( pA->pHeard==0 ){
     *pRc = sqlite3_open_v2("", &pA->pHeard, SQLITE_OPEN_READWRITE|SQLITE_OPEN_CREATE, 0);
     if( *pRc==SQLITE_OK ){
-      *pRc = sqlite3_exec(pA->pHeard, "CREATE TABLE heard(tab TEXT, seq INTEGER, key TEXT,"
+      /* a small cache: a big send spills to its temporary file, memory stays flat */
+      *pRc = sqlite3_exec(pA->pHeard, "PRAGMA cache_size=-256; CREATE TABLE heard(tab TEXT, seq INTEGER, key TEXT,"
                           " origin TEXT, request TEXT, status TEXT, operation TEXT,"
                           " generation INTEGER, wid TEXT, http_status INTEGER, location TEXT,"
                           " error_type TEXT, error_message TEXT, response TEXT, attempts INTEGER)",

@@ -826,6 +826,7 @@ static int webhookUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     return tabError(pTab, rc, zMsg);
   }
   sqlite3_free(zErr);
+  if( rc==SQLITE_OK ) apifyStoreRowDone(pTab->pStore, iRow);
   return rc;
 }
 
