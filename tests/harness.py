@@ -51,7 +51,7 @@ def _open(req, timeout, context):
 # Knobs with a command-line flag of their own; a list becomes a repeated or comma-joined flag.
 _CLI_KNOBS = ("latency_ms", "rate_limit", "rate_limit_header", "retry_after", "fail_5xx",
               "cut_after_create", "slow_ms", "slow", "malformed", "max_webhooks", "seed", "script",
-              "draw_by_body")
+              "draw_by_body", "deleted_keys", "delivery_timeout_ms")
 
 
 class Response:
@@ -187,6 +187,26 @@ class Emulator:
 
     def state(self):
         return self._control("GET", "/_emulator/state")
+
+    def seed(self, count, webhook=None, dispatches=0, suffix=False, token=TOKEN):
+        """Store count webhooks (fields of webhook) and dispatches of the first at once;
+        returns {"webhookIds": [...], "dispatchIds": [...]}."""
+        return self._control("POST", "/_emulator/seed", {
+            "token": token, "count": count, "webhook": webhook or {}, "suffix": suffix,
+            "dispatches": dispatches})
+
+    def event(self, event_type, event_data, resource=None, created_at=None, token=TOKEN):
+        """A simulated platform event: the matching webhooks are dispatched and delivered
+        before this returns; returns the list of dispatches."""
+        body = {"token": token, "eventType": event_type, "eventData": event_data,
+                "resource": resource}
+        if created_at is not None:
+            body["createdAt"] = created_at
+        return self._control("POST", "/_emulator/events", body)["dispatches"]
+
+    def dispatches(self):
+        """Every dispatch, with the variables, payload text and header list it was sent with."""
+        return self._control("GET", "/_emulator/dispatches")
 
     def webhooks(self):
         """All webhooks of all users, each with its idempotencyKey and userId."""

@@ -2,8 +2,11 @@
 
 They prove the emulator follows the API rules the extension is tested against: auth, request
 format, every validation rule with its exact error, 201 + Location + the Webhook shape,
-idempotency, limits, list/get/delete, rate limiting, injected faults and the request log. The
-last class runs the official JavaScript client (npm apify-client) against it.
+idempotency, limits, list/get/delete, rate limiting, injected faults and the request log; then
+the rest of a webhook's life: PUT, DELETE, what a deleted webhook's idempotency key does, the
+scoped lists and paging over seeded data, faults on every writing request, test dispatches and
+events delivered to a receiver on 127.0.0.1, and the rendering of templates. The last class runs
+the official JavaScript client (npm apify-client) against it.
 
     /usr/bin/python3 -m unittest tests.test_emulator -v        (from the repository root)
 """
@@ -13,6 +16,7 @@ import ctypes
 import ctypes.util
 import gzip
 import http.client
+import http.server
 import json
 import re
 import shutil
@@ -20,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import unittest
 import zlib
@@ -840,6 +845,786 @@ class RequestLog(EmulatorCase):
         self.assertEqual(counts["byStatus"], {"201": 2, "401": 1})
 
 
+# -- the rest of a webhook's life: update, delete, lists, dispatches, delivery -------------------
+
+class Receiver:
+    """A tiny HTTP server on 127.0.0.1 standing for a webhook's requestUrl: it records every
+    request (path, headers in order as received, body) and answers status and body, after
+    delay seconds."""
+
+    def __init__(self, status=200, body=b"thanks", delay=0.0):
+        self.status, self.body, self.delay = status, body, delay
+        self.requests = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.requests.append({"path": self.path, "headers": list(self.headers.items()),
+                                          "body": data})
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", str(len(receiver.body)))
+                self.end_headers()
+                self.wfile.write(receiver.body)
+
+            def log_message(self, *args):
+                pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass   # the emulator hangs up on a slow answer: expected in the timeout test
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+class LifeCase(EmulatorCase):
+    """Helpers for the tests of PUT, DELETE, lists and dispatches."""
+    tokens = [TOKEN, "second-token"]
+
+    def create(self, token=TOKEN, **changes):
+        return self.assertCreated(self.post(webhook(**changes), token=token))
+
+    def put(self, webhook_id, body, **kwargs):
+        return call(self.emu, "PUT", f"/v2/webhooks/{webhook_id}", body, **kwargs)
+
+    def stored(self, webhook_id):
+        return {w["id"]: w for w in self.emu.webhooks()}[webhook_id]
+
+    def page(self, path, query=""):
+        reply = call(self.emu, "GET", path + query)
+        self.assertEqual(reply.status, 200, reply)
+        return reply.json()["data"]
+
+
+class Update(LifeCase):
+
+    def test_partial_update(self):
+        created = self.create(description="old", payloadTemplate='{"a": {{userId}}}',
+                              idempotencyKey="u1")
+        time.sleep(0.003)   # modifiedAt has millisecond resolution
+        reply = self.put(created["id"], {"requestUrl": "https://example.org/new",
+                                         "eventTypes": ["ACTOR.RUN.FAILED", "TEST"]})
+        self.assertEqual(reply.status, 200, reply)
+        data = reply.json()["data"]
+        self.assertEqual(set(data), WEBHOOK_FIELDS)
+        expected = dict(created, requestUrl="https://example.org/new",
+                        eventTypes=["ACTOR.RUN.FAILED", "TEST"], modifiedAt=data["modifiedAt"])
+        self.assertEqual(data, expected)
+        self.assertRegex(data["modifiedAt"], TIME_RE)
+        self.assertGreater(data["modifiedAt"], created["modifiedAt"])
+        stored = self.stored(created["id"])
+        self.assertEqual((stored["requestUrl"], stored["description"], stored["idempotencyKey"],
+                          stored["payloadTemplate"]),
+                         ("https://example.org/new", "old", "u1", '{"a": {{userId}}}'))
+        self.assertEqual(call(self.emu, "GET", f"/v2/webhooks/{created['id']}").json()["data"], data)
+        self.assertEqual(self.emu.log()[-2]["webhookId"], created["id"])
+
+    def test_empty_body_changes_only_modified_at(self):
+        created = self.create()
+        time.sleep(0.003)
+        data = self.put(created["id"], {}).json()["data"]
+        self.assertEqual(dict(data, modifiedAt=None), dict(created, modifiedAt=None))
+        self.assertNotEqual(data["modifiedAt"], created["modifiedAt"])
+
+    def test_null_clears_strings_and_falsifies_booleans(self):
+        created = self.create(payloadTemplate='{"a": 1}', headersTemplate='{"X-A": "b"}',
+                              description="d", isAdHoc=True, doNotRetry=True,
+                              ignoreSslErrors=True, shouldInterpolateStrings=True,
+                              condition={"actorRunId": "r1"})
+        body = {name: None for name in ("payloadTemplate", "headersTemplate", "description",
+                                        "isAdHoc", "doNotRetry", "ignoreSslErrors",
+                                        "shouldInterpolateStrings")}
+        data = self.put(created["id"], body).json()["data"]
+        for name in ("payloadTemplate", "headersTemplate", "description"):
+            self.assertIsNone(data[name], name)
+        for name in ("isAdHoc", "doNotRetry", "ignoreSslErrors", "shouldInterpolateStrings"):
+            self.assertIs(data[name], False, name)
+        stored = self.stored(created["id"])
+        self.assertIsNone(stored["description"])
+        self.assertIs(stored["isAdHoc"], False)
+        self.assertEqual(self.emu.counts()["adHocWebhooks"], 0)
+
+    def test_required_fields_cannot_be_cleared(self):
+        created = self.create()
+        for name, message in (("requestUrl", 'Field "requestUrl" must be a string'),
+                              ("eventTypes", 'Field "eventTypes" must be a non-empty array'),
+                              ("condition", 'Field "condition" must be an object')):
+            with self.subTest(name):
+                self.assertError(self.put(created["id"], {name: None}), 400, "invalid-input",
+                                 message)
+        self.assertEqual(self.stored(created["id"])["modifiedAt"], created["modifiedAt"])
+
+    def test_fields_follow_the_create_rules(self):
+        created = self.create(idempotencyKey="v1")
+        cases = [
+            ({"idempotencyKey": "other"}, 'Field "idempotencyKey" is not allowed'),
+            ({"isEnabled": True}, 'Field "isEnabled" is not allowed'),
+            ({"requestUrl": "ftp://x/"}, 'Field "requestUrl" must be an absolute http or https '
+                                         'URL (got "ftp://x/")'),
+            ({"eventTypes": []}, 'Field "eventTypes" must be a non-empty array'),
+            ({"condition": {}}, 'Field "condition" must contain actorId, actorTaskId or actorRunId'),
+            ({"condition": {"actorId": "a", "x": "y"}}, 'Field "condition.x" is not allowed'),
+            ({"doNotRetry": "yes"}, 'Field "doNotRetry" must be a boolean or null'),
+            ({"description": 5}, 'Field "description" must be a string or null'),
+            ({"payloadTemplate": '{"a": {{nope}}}'}, "Invalid payload template variable: nope"),
+            ({"headersTemplate": '{"A": 1}'},
+             'Invalid headers template: the value of header "A" must be a string'),
+            ([1], "The request body must be a JSON object"),
+        ]
+        for body, message in cases:
+            with self.subTest(body):
+                self.assertError(self.put(created["id"], body), 400, "invalid-input", message)
+        self.assertError(self.put(created["id"], b"{no", headers={"Content-Type": "application/json"}),
+                         400, "invalid-input", "The request body is not valid JSON")
+        stored = self.stored(created["id"])
+        self.assertEqual({k: stored[k] for k in created}, created)
+        self.assertEqual(stored["idempotencyKey"], "v1")
+
+    def test_merged_webhook_must_be_valid(self):
+        # Each part alone is fine; together an in-string variable of the stored template is
+        # checked, and refused.
+        created = self.create(headersTemplate='{"X-A": "{{nope}}"}')
+        self.assertError(self.put(created["id"], {"shouldInterpolateStrings": True}), 400,
+                         "invalid-input", "Invalid headers template variable: nope")
+        other = self.create(shouldInterpolateStrings=True)
+        self.assertError(self.put(other["id"], {"payloadTemplate": '{"a": "{{foo}}"}'}), 400,
+                         "invalid-input", "Invalid payload template variable: foo")
+        self.assertIs(self.stored(created["id"])["shouldInterpolateStrings"], False)
+        self.assertIsNone(self.stored(other["id"])["payloadTemplate"])
+        # Both at once: the new template with interpolation off is fine.
+        data = self.put(other["id"], {"payloadTemplate": '{"a": "{{foo}}"}',
+                                      "shouldInterpolateStrings": False}).json()["data"]
+        self.assertEqual(data["payloadTemplate"], '{"a": "{{foo}}"}')
+
+    def test_content_type_required(self):
+        created = self.create()
+        reply = self.put(created["id"], json.dumps({"description": "x"}).encode(),
+                         headers={"Content-Type": "text/plain"})
+        self.assertError(reply, 400, "invalid-content-type-header",
+                         "The Content-Type header must be application/json")
+        self.assertIsNone(self.stored(created["id"])["description"])
+
+    def test_unknown_or_other_users_webhook(self):
+        theirs = self.create(token="second-token")
+        for webhook_id in ("AAAAAAAAAAAAAAAAA", theirs["id"]):
+            self.assertError(self.put(webhook_id, {"description": "x"}), 404,
+                             "record-not-found", "Webhook was not found")
+        self.assertIsNone(self.stored(theirs["id"])["description"])
+        self.assertError(self.put(theirs["id"], {"description": "x"}, token=None), 401,
+                         "token-not-provided")
+
+    def test_ad_hoc_to_normal_counts_against_the_limit(self):
+        self.emu.configure(max_webhooks=1)
+        self.create()
+        ad_hoc = self.create(isAdHoc=True, condition={"actorRunId": "r"})
+        self.assertError(self.put(ad_hoc["id"], {"isAdHoc": False}), 403, "too-many-webhooks",
+                         "You have reached the maximum number of webhooks (1)")
+        self.assertIs(self.stored(ad_hoc["id"])["isAdHoc"], True)
+
+    def test_update_moves_the_webhook_between_scoped_lists(self):
+        created = self.create(condition={"actorId": "ActorOne"})
+        self.put(created["id"], {"condition": {"actorId": "ActorTwo", "actorTaskId": "TaskOne"}})
+        self.assertEqual(self.page("/v2/actors/ActorOne/webhooks")["total"], 0)
+        self.assertEqual([w["id"] for w in self.page("/v2/actors/ActorTwo/webhooks")["items"]],
+                         [created["id"]])
+        self.assertEqual(self.page("/v2/actor-tasks/TaskOne/webhooks")["total"], 1)
+
+
+class Delete(LifeCase):
+
+    def test_delete_then_gone_everywhere(self):
+        kept = self.create(condition={"actorId": "A1"})
+        gone = self.create(condition={"actorId": "A1", "actorTaskId": "T1"})
+        reply = call(self.emu, "DELETE", f"/v2/webhooks/{gone['id']}")
+        self.assertEqual((reply.status, reply.body), (204, b""))
+        self.assertNotIn("content-type", reply.headers)
+        self.assertEqual([w["id"] for w in self.emu.webhooks()], [kept["id"]])
+        self.assertEqual([w["id"] for w in self.page("/v2/actors/A1/webhooks")["items"]],
+                         [kept["id"]])
+        self.assertEqual(self.page("/v2/actor-tasks/T1/webhooks")["total"], 0)
+        self.assertError(call(self.emu, "DELETE", f"/v2/webhooks/{gone['id']}"), 404,
+                         "record-not-found", "Webhook was not found")
+        self.assertEqual(self.emu.log()[1]["webhookId"], gone["id"])
+
+
+class DeletedKeys(LifeCase):
+    """The three answers a POST may get with the key of a deleted webhook."""
+
+    def delete_keyed(self):
+        first = self.create(idempotencyKey="dk", description="first")
+        self.assertEqual(call(self.emu, "DELETE", f"/v2/webhooks/{first['id']}").status, 204)
+        return first
+
+    def test_free_is_the_default(self):
+        self.assertEqual(self.emu.config()["deleted_keys"], "free")
+        first = self.delete_keyed()
+        second = self.create(idempotencyKey="dk", description="second")
+        self.assertNotEqual(second["id"], first["id"])
+        self.assertEqual([(w["id"], w["idempotencyKey"]) for w in self.emu.webhooks()],
+                         [(second["id"], "dk")])
+        # The key now belongs to the new webhook.
+        self.assertEqual(self.create(idempotencyKey="dk")["id"], second["id"])
+        self.assertEqual(self.emu.state()["deletedWebhooks"], [])
+
+    def test_keep_answers_with_the_deleted_webhook(self):
+        self.emu.configure(deleted_keys="keep")
+        first = self.delete_keyed()
+        reply = self.post(webhook(idempotencyKey="dk", description="second"))
+        self.assertEqual(self.assertCreated(reply), first)
+        self.assertEqual(reply.headers["location"], f"{self.emu.base_url}/v2/webhooks/{first['id']}")
+        self.assertEqual(self.emu.webhooks(), [])
+        self.assertEqual([w["id"] for w in self.emu.state()["deletedWebhooks"]], [first["id"]])
+        self.assertError(call(self.emu, "GET", f"/v2/webhooks/{first['id']}"), 404,
+                         "record-not-found")
+        self.assertEqual(self.page("/v2/webhooks")["items"], [])
+        # Another user's same key is unrelated.
+        other = self.create(token="second-token", idempotencyKey="dk")
+        self.assertNotEqual(other["id"], first["id"])
+
+    def test_refuse_answers_409(self):
+        self.emu.configure(deleted_keys="refuse")
+        self.delete_keyed()
+        self.assertError(self.post(webhook(idempotencyKey="dk")), 409, "idempotency-key-conflict",
+                         "The idempotency key belongs to a deleted webhook")
+        self.assertEqual(self.emu.webhooks(), [])
+        self.assertCreated(self.post(webhook(idempotencyKey="dk2")))   # other keys still work
+
+    def test_flag_and_bad_value(self):
+        with Emulator(deleted_keys="refuse") as emu:
+            first = call(emu, "POST", "/v2/webhooks", webhook(idempotencyKey="k")).json()["data"]
+            call(emu, "DELETE", f"/v2/webhooks/{first['id']}")
+            self.assertEqual(call(emu, "POST", "/v2/webhooks", webhook(idempotencyKey="k")).status,
+                             409)
+        with self.assertRaises(RuntimeError):
+            self.emu.configure(deleted_keys="forget")
+
+
+class ScopedLists(LifeCase):
+
+    def test_actor_and_task_lists(self):
+        a1 = self.create(condition={"actorId": "ActorOne"})
+        a2 = self.create(condition={"actorId": "ActorTwo"})
+        t1 = self.create(condition={"actorId": "ActorOne", "actorTaskId": "TaskOne"},
+                         description="with a task", payloadTemplate='{"r": {{resource}}}')
+        r1 = self.create(condition={"actorRunId": "RunOne"}, isAdHoc=True)
+        self.create(token="second-token", condition={"actorId": "ActorOne", "actorTaskId": "TaskOne"})
+        for prefix in ("actors", "acts"):
+            with self.subTest(prefix):
+                data = self.page(f"/v2/{prefix}/ActorOne/webhooks")
+                self.assertEqual({k: data[k] for k in ("total", "offset", "limit", "desc", "count")},
+                                 {"total": 2, "offset": 0, "limit": 1000, "desc": False, "count": 2})
+                self.assertEqual([w["id"] for w in data["items"]], [a1["id"], t1["id"]])
+                self.assertNotIn("payloadTemplate", data["items"][1])   # WebhookShort
+                self.assertEqual(data["items"][1]["actionType"], "HTTP_REQUEST")
+                desc = self.page(f"/v2/{prefix}/ActorOne/webhooks", "?desc=1&limit=1")
+                self.assertEqual([w["id"] for w in desc["items"]], [t1["id"]])
+        self.assertEqual([w["id"] for w in self.page("/v2/actors/ActorTwo/webhooks")["items"]],
+                         [a2["id"]])
+        tasks = self.page("/v2/actor-tasks/TaskOne/webhooks")
+        self.assertEqual(tasks["items"], [t1])   # full Webhook items
+        self.assertEqual(self.page("/v2/actors/NoSuchActor/webhooks")["total"], 0)
+        self.assertEqual([w["id"] for w in self.page("/v2/webhooks")["items"]],
+                         [a1["id"], a2["id"], t1["id"], r1["id"]])
+
+    def test_scoped_lists_need_auth_and_get(self):
+        self.assertError(call(self.emu, "GET", "/v2/actors/A/webhooks", token=None), 401,
+                         "token-not-provided")
+        self.assertError(call(self.emu, "POST", "/v2/actors/A/webhooks", VALID), 405,
+                         "method-not-allowed")
+        self.assertError(call(self.emu, "GET", "/v2/actor-tasks/T/webhooks?offset=x"), 400,
+                         "invalid-input", 'Parameter "offset" must be a number')
+
+
+class Seeding(LifeCase):
+    """POST /_emulator/seed, and paging over what it made."""
+
+    def walk(self, path, n, page_size, desc):
+        """Every item of a list, page by page; checks each page's numbers."""
+        ids, offset = [], 0
+        while True:
+            data = self.page(path, f"?offset={offset}&limit={page_size}&desc={int(desc)}")
+            self.assertEqual((data["total"], data["offset"], data["limit"], data["desc"]),
+                             (n, offset, page_size, desc))
+            self.assertEqual(data["count"], len(data["items"]))
+            self.assertEqual(data["count"], max(0, min(page_size, n - offset)))
+            if not data["items"]:
+                return ids
+            ids += [item["id"] for item in data["items"]]
+            offset += page_size
+
+    def test_paging_over_2500_webhooks_and_dispatches(self):
+        seeded = self.emu.seed(2500, {"condition": {"actorId": "PagedActor"}}, dispatches=2500)
+        ids, dispatch_ids = seeded["webhookIds"], seeded["dispatchIds"]
+        self.assertEqual((len(set(ids)), len(set(dispatch_ids))), (2500, 2500))
+        for desc in (False, True):
+            expected = ids[::-1] if desc else ids
+            self.assertEqual(self.walk("/v2/webhooks", 2500, 1000, desc), expected)
+            self.assertEqual(self.walk("/v2/actors/PagedActor/webhooks", 2500, 333, desc), expected)
+            expected = dispatch_ids[::-1] if desc else dispatch_ids
+            self.assertEqual(self.walk("/v2/webhook-dispatches", 2500, 1000, desc), expected)
+            self.assertEqual(self.walk(f"/v2/webhooks/{ids[0]}/dispatches", 2500, 700, desc),
+                             expected)
+        self.assertEqual(self.page(f"/v2/webhooks/{ids[1]}/dispatches")["total"], 0)
+        first = call(self.emu, "GET", f"/v2/webhooks/{ids[0]}").json()["data"]
+        self.assertEqual(first["stats"], {"totalDispatches": 2500})
+        self.assertEqual(first["lastDispatch"]["status"], "SUCCEEDED")
+        one = call(self.emu, "GET", f"/v2/webhook-dispatches/{dispatch_ids[7]}").json()["data"]
+        self.assertEqual((one["webhookId"], one["status"], one["eventType"]),
+                         (ids[0], "SUCCEEDED", "ACTOR.RUN.SUCCEEDED"))
+        counts = self.emu.counts()
+        self.assertEqual((counts["webhooks"], counts["dispatches"], counts["requests"]),
+                         (2500, 2500, len(self.emu.log())))
+
+    def test_seed_fields_and_suffix(self):
+        seeded = self.emu.seed(3, {"requestUrl": "https://example.com/h", "idempotencyKey": "s",
+                                   "condition": {"actorId": "A", "actorTaskId": "T"}}, suffix=True)
+        stored = self.emu.webhooks()
+        self.assertEqual([w["id"] for w in stored], seeded["webhookIds"])
+        self.assertEqual([(w["requestUrl"], w["condition"], w["idempotencyKey"]) for w in stored], [
+            (f"https://example.com/h{i}", {"actorId": f"A{i}", "actorTaskId": f"T{i}"}, f"s{i}")
+            for i in range(3)])
+        # The seeded keys are real idempotency keys, and no webhook limit applied.
+        self.assertEqual(self.create(idempotencyKey="s1")["id"], seeded["webhookIds"][1])
+        self.emu.seed(200)
+        self.assertEqual(self.emu.counts()["webhooks"], 203)
+        self.assertEqual(self.emu.log()[0]["method"], "POST")   # seeding is not logged
+        self.assertEqual(len(self.emu.log()), 1)
+
+    def test_seed_refuses_bad_input(self):
+        for body in ({"token": "nope", "count": 1}, {"token": TOKEN, "count": -1},
+                     {"token": TOKEN, "count": 1, "webhook": {"eventTypes": ["X"]}},
+                     {"token": TOKEN, "count": 2, "webhook": {"idempotencyKey": "same"}}):
+            with self.subTest(body), self.assertRaises(RuntimeError) as caught:
+                self.emu._control("POST", "/_emulator/seed", body)
+            self.assertIn("400", str(caught.exception))
+        self.assertEqual(self.emu.webhooks(), [])
+        # A key that is taken refuses the whole batch: nothing is stored.
+        taken = self.create(idempotencyKey="t2")
+        reply = call(self.emu, "POST", "/_emulator/seed", {
+            "token": TOKEN, "count": 3, "webhook": {"idempotencyKey": "t"}, "suffix": True})
+        self.assertEqual((reply.status, reply.json()), (400, {"error": {
+            "type": "invalid-config", "message": "idempotency key 't2' is taken"}}))
+        self.assertEqual([w["id"] for w in self.emu.webhooks()], [taken["id"]])
+
+    def test_20000_webhooks_cost_the_page_not_the_list(self):
+        self.emu.seed(20000, {"condition": {"actorId": "Big"}})
+        started = time.monotonic()
+        for _ in range(20):
+            data = self.page("/v2/webhooks", "?offset=19990&limit=5&desc=1")
+            self.assertEqual((data["total"], data["count"]), (20000, 5))
+        self.emu.configure(max_webhooks=30000)
+        for i in range(20):
+            self.create(idempotencyKey=f"after-{i}")
+        elapsed = time.monotonic() - started
+        # A scan of 20,000 webhooks per request takes ~2-5 ms each in CPython; 40 requests
+        # of an O(page) server take well under this bound even on a slow machine.
+        self.assertLess(elapsed, 4.0)
+        self.assertEqual(self.page("/v2/webhooks", "?limit=1")["total"], 20020)
+
+
+class RateLimitEveryRequest(LifeCase):
+
+    def test_every_method_and_path_counts(self):
+        created = self.create()
+        self.emu.configure(rate_limit=4)
+        conn = http.client.HTTPConnection("127.0.0.1", self.emu.port, timeout=HTTP_TIMEOUT)
+        try:
+            statuses = [send(conn, "GET", "/v2/webhooks").status,
+                        send(conn, "GET", f"/v2/webhooks/{created['id']}").status,
+                        send(conn, "PUT", f"/v2/webhooks/{created['id']}", {"description": "x"}).status,
+                        send(conn, "GET", "/v2/webhook-dispatches").status,
+                        send(conn, "DELETE", f"/v2/webhooks/{created['id']}").status,
+                        send(conn, "POST", "/v2/webhooks", VALID).status]
+        finally:
+            conn.close()
+        self.assertEqual(statuses, [200, 200, 200, 200, 429, 429])
+        self.assertEqual(len(self.emu.webhooks()), 1)
+        self.assertError(call(self.emu, "GET", "/v2/actors/A/webhooks"), 429, "rate-limit-exceeded",
+                         "You have exceeded the rate limit of 4 requests per second")
+
+
+class FaultsOnWrites(LifeCase):
+
+    def test_5xx_and_429_before_anything_is_done(self):
+        created = self.create()
+        self.emu.configure(script=["500", "503", "429"])
+        self.assertError(self.put(created["id"], {"description": "x"}), 500, "internal-server-error")
+        self.assertError(call(self.emu, "DELETE", f"/v2/webhooks/{created['id']}"), 503,
+                         "internal-server-error")
+        self.assertError(call(self.emu, "POST", f"/v2/webhooks/{created['id']}/test"), 429,
+                         "rate-limit-exceeded")
+        self.assertIsNone(self.stored(created["id"])["description"])
+        self.assertEqual(self.emu.dispatches(), [])
+        self.assertEqual([e.get("action") for e in self.emu.log()], ["ok", "500", "503", "429"])
+
+    def test_cut_after_apply(self):
+        created = self.create()
+        self.emu.configure(script=["cut", "cut", "cut"])
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            self.put(created["id"], {"description": "applied"})
+        self.assertEqual(self.stored(created["id"])["description"], "applied")
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            call(self.emu, "POST", f"/v2/webhooks/{created['id']}/test")
+        self.assertEqual(len(self.emu.dispatches()), 1)
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            call(self.emu, "DELETE", f"/v2/webhooks/{created['id']}")
+        self.assertEqual(self.emu.webhooks(), [])
+        self.assertEqual([e["status"] for e in self.emu.log()], [201, "cut", "cut", "cut"])
+        # The retry of the lost DELETE finds nothing: 404, which a client must take as done.
+        self.assertError(call(self.emu, "DELETE", f"/v2/webhooks/{created['id']}"), 404,
+                         "record-not-found")
+
+    def test_malformed_and_slow(self):
+        created = self.create()
+        self.emu.configure(script=["malformed", "slow", "malformed"], slow_ms=300)
+        reply = self.put(created["id"], {"description": "m"})
+        self.assertEqual(reply.status, 200)
+        with self.assertRaises(ValueError):
+            reply.json()
+        started = time.monotonic()
+        self.assertEqual(self.put(created["id"], {"description": "s"}).json()["data"]["description"],
+                         "s")
+        self.assertGreaterEqual(time.monotonic() - started, 0.3)
+        reply = call(self.emu, "DELETE", f"/v2/webhooks/{created['id']}")
+        self.assertEqual((reply.status, reply.body), (200, b'{"data"'))
+        self.assertEqual(self.emu.webhooks(), [])
+
+    def test_errors_in_a_scripted_cut_slot(self):
+        self.emu.configure(script=["cut", "cut"])
+        self.assertError(self.put("AAAAAAAAAAAAAAAAA", {"description": "x"}), 404, "record-not-found")
+        self.assertError(call(self.emu, "DELETE", "/v2/webhooks/AAAAAAAAAAAAAAAAA"), 404,
+                         "record-not-found")
+
+    def test_random_faults_reach_put_and_delete(self):
+        ids = self.emu.seed(40)["webhookIds"]
+        self.emu.configure(seed=3, fail_5xx=0.5)
+        statuses = [call(self.emu, "DELETE", f"/v2/webhooks/{i}").status for i in ids]
+        self.assertEqual(set(statuses), {204, 500})
+        self.assertEqual(len(self.emu.webhooks()), statuses.count(500))
+
+
+class DispatchCase(LifeCase):
+    """A receiver on 127.0.0.1 for each test, and helpers."""
+
+    def setUp(self):
+        super().setUp()
+        self.receiver = Receiver()
+        self.addCleanup(self.receiver.close)
+
+    def run_test(self, webhook_id, **kwargs):
+        """POST /v2/webhooks/{id}/test."""
+        return call(self.emu, "POST", f"/v2/webhooks/{webhook_id}/test", **kwargs)
+
+    def record(self, dispatch_id):
+        """The emulator's record of a dispatch: variables, payload, headers, sent."""
+        return {d["id"]: d for d in self.emu.dispatches()}[dispatch_id]
+
+
+class Dispatches(DispatchCase):
+    """POST /v2/webhooks/{id}/test and events, delivered to a receiver on 127.0.0.1."""
+
+    def test_test_dispatch_succeeds(self):
+        created = self.create(requestUrl=self.receiver.url + "/hook?x=1",
+                              condition={"actorId": "ActorOne", "actorTaskId": "TaskOne"})
+        reply = self.run_test(created["id"])
+        self.assertEqual(reply.status, 201, reply)
+        dispatch = reply.json()["data"]
+        self.assertEqual(set(dispatch), {"id", "userId", "webhookId", "createdAt", "status",
+                                         "eventType", "eventData", "webhook", "calls"})
+        self.assertRegex(dispatch["id"], ID_RE)
+        self.assertRegex(dispatch["createdAt"], TIME_RE)
+        self.assertEqual((dispatch["userId"], dispatch["webhookId"], dispatch["status"],
+                          dispatch["eventType"]),
+                         (created["userId"], created["id"], "SUCCEEDED", "TEST"))
+        self.assertEqual(dispatch["eventData"], {"actorId": "ActorOne", "actorTaskId": "TaskOne",
+                                                 "actorRunId": "TestRunIdAbcdefgh"})
+        self.assertEqual(dispatch["webhook"], {"actionType": "HTTP_REQUEST",
+                                               "condition": created["condition"],
+                                               "requestUrl": created["requestUrl"], "isAdHoc": False})
+        [c] = dispatch["calls"]
+        self.assertEqual((c["responseStatus"], c["responseBody"], c["errorMessage"]),
+                         (200, "thanks", None))
+        self.assertRegex(c["startedAt"], TIME_RE)
+        self.assertLessEqual(c["startedAt"], c["finishedAt"])
+
+        [received] = self.receiver.requests
+        self.assertEqual(received["path"], "/hook?x=1")
+        sent = self.record(dispatch["id"])
+        self.assertEqual(received["body"].decode(), sent["payload"])
+        self.assertTrue(sent["sent"])
+        self.assertEqual(json.loads(sent["payload"]), {
+            "userId": created["userId"], "createdAt": dispatch["createdAt"], "eventType": "TEST",
+            "eventData": dispatch["eventData"],
+            "resource": {"id": "TestRunIdAbcdefgh", "actId": "ActorOne", "userId": created["userId"],
+                         "status": "SUCCEEDED", "startedAt": "2026-01-01T12:00:00.000Z",
+                         "finishedAt": "2026-01-01T12:01:00.000Z",
+                         "defaultDatasetId": "TestDatasetIdAbcd",
+                         "defaultKeyValueStoreId": "TestKvStoreIdAbcd",
+                         "defaultRequestQueueId": "TestRqIdAbcdefghi"}})
+        self.assertEqual(sent["variables"]["globals"], {})
+        self.assertEqual(sent["headers"], [["Content-Type", "application/json"],
+                                           ["X-Apify-Webhook", created["id"]],
+                                           ["X-Apify-Webhook-Dispatch-Id", dispatch["id"]],
+                                           ["X-Apify-Request-Origin", "APIFY"]])
+        self.assertEqual([h for h in received["headers"] if h[0] not in ("Host", "Content-Length")],
+                         [tuple(h) for h in sent["headers"]])
+
+        stored = call(self.emu, "GET", f"/v2/webhooks/{created['id']}").json()["data"]
+        self.assertEqual(stored["lastDispatch"], {"status": "SUCCEEDED", "finishedAt": c["finishedAt"]})
+        self.assertEqual(stored["stats"], {"totalDispatches": 1})
+        self.assertEqual(call(self.emu, "GET", f"/v2/webhook-dispatches/{dispatch['id']}").json(),
+                         {"data": dispatch})
+        self.assertEqual(self.page(f"/v2/webhooks/{created['id']}/dispatches")["items"], [dispatch])
+        self.assertEqual(self.emu.log()[-4]["dispatchId"], dispatch["id"])
+
+    def test_receiver_answering_500(self):
+        self.receiver.status, self.receiver.body = 500, ("é" * 1500).encode()
+        created = self.create(requestUrl=self.receiver.url, doNotRetry=False)
+        dispatch = self.run_test(created["id"]).json()["data"]
+        self.assertEqual(dispatch["status"], "FAILED")
+        [c] = dispatch["calls"]
+        self.assertEqual((c["responseStatus"], c["responseBody"], c["errorMessage"]),
+                         (500, "é" * 1000, None))
+        self.assertEqual(len(self.receiver.requests), 1)   # never retried
+        self.assertEqual(self.emu.webhooks()[0]["lastDispatch"]["status"], "FAILED")
+
+    def test_non_loopback_is_never_contacted(self):
+        # 192.0.2.1 (TEST-NET-1) would hang a connect; example.invalid cannot resolve.
+        for url in ("http://192.0.2.1:9/hook", "https://example.invalid/hook",
+                    "http://10.0.0.1/", "http://127.0.0.1.nip.io/"):
+            with self.subTest(url):
+                created = self.create(requestUrl=url)
+                started = time.monotonic()
+                dispatch = self.run_test(created["id"]).json()["data"]
+                self.assertLess(time.monotonic() - started, 1.0)
+                self.assertEqual(dispatch["status"], "FAILED")
+                [c] = dispatch["calls"]
+                self.assertEqual((c["errorMessage"], c["responseStatus"], c["responseBody"]), (
+                    "not delivered: the emulator delivers only to loopback addresses", None, None))
+                self.assertIs(self.record(dispatch["id"])["sent"], False)
+        self.assertEqual(self.receiver.requests, [])
+
+    def test_localhost_and_other_loopback_addresses(self):
+        port = self.receiver.url.rsplit(":", 1)[1]
+        for host in ("localhost", "127.0.0.1"):
+            created = self.create(requestUrl=f"http://{host}:{port}/h")
+            self.assertEqual(self.run_test(created["id"]).json()["data"]["status"], "SUCCEEDED", host)
+        self.assertEqual(len(self.receiver.requests), 2)
+        # 127.0.0.2 is loopback too; nobody listens there on that port.
+        created = self.create(requestUrl=f"http://127.0.0.2:{harness.closed_port()}/h")
+        [c] = self.run_test(created["id"]).json()["data"]["calls"]
+        self.assertIsNone(c["responseStatus"])
+        self.assertNotEqual(c["errorMessage"],
+                            "not delivered: the emulator delivers only to loopback addresses")
+
+    def test_connection_refused_and_timeout(self):
+        created = self.create(requestUrl=f"http://127.0.0.1:{harness.closed_port()}/")
+        dispatch = self.run_test(created["id"]).json()["data"]
+        self.assertEqual(dispatch["status"], "FAILED")
+        self.assertIn("refused", dispatch["calls"][0]["errorMessage"].lower())
+        self.emu.configure(delivery_timeout_ms=200)
+        self.receiver.delay = 1.0
+        created = self.create(requestUrl=self.receiver.url)
+        started = time.monotonic()
+        dispatch = self.run_test(created["id"]).json()["data"]
+        self.assertLess(time.monotonic() - started, 0.9)
+        self.assertEqual(dispatch["status"], "FAILED")
+        self.assertEqual(dispatch["calls"][0]["errorMessage"], "timed out")
+
+    def test_unknown_webhook_and_other_users(self):
+        self.assertError(self.run_test("AAAAAAAAAAAAAAAAA"), 404, "record-not-found")
+        theirs = self.create(token="second-token", requestUrl=self.receiver.url)
+        self.assertError(self.run_test(theirs["id"]), 404, "record-not-found")
+        dispatch = self.run_test(theirs["id"], token="second-token").json()["data"]
+        self.assertError(call(self.emu, "GET", f"/v2/webhook-dispatches/{dispatch['id']}"), 404,
+                         "record-not-found", "Webhook dispatch was not found")
+        self.assertError(call(self.emu, "GET", f"/v2/webhooks/{theirs['id']}/dispatches"), 404,
+                         "record-not-found")
+        self.assertEqual(self.page("/v2/webhook-dispatches")["total"], 0)
+        self.assertEqual(len(self.receiver.requests), 1)
+
+    def test_dispatches_of_a_deleted_webhook_stay_listed(self):
+        created = self.create(requestUrl=self.receiver.url)
+        dispatch = self.run_test(created["id"]).json()["data"]
+        call(self.emu, "DELETE", f"/v2/webhooks/{created['id']}")
+        self.assertEqual(self.page("/v2/webhook-dispatches")["items"], [dispatch])
+        self.assertError(call(self.emu, "GET", f"/v2/webhooks/{created['id']}/dispatches"), 404,
+                         "record-not-found")
+
+    # -- events ------------------------------------------------------------------------------
+
+    def test_events_match_condition_and_event_type(self):
+        url = self.receiver.url
+        by_actor = self.create(requestUrl=url + "/actor", condition={"actorId": "A1"},
+                               eventTypes=["ACTOR.RUN.SUCCEEDED", "ACTOR.RUN.FAILED"])
+        by_task = self.create(requestUrl=url + "/task", condition={"actorId": "A1", "actorTaskId": "T1"})
+        self.create(requestUrl=url + "/other-task", condition={"actorTaskId": "T2"})
+        self.create(requestUrl=url + "/failed-only", condition={"actorId": "A1"},
+                    eventTypes=["ACTOR.RUN.FAILED"])
+        self.create(token="second-token", requestUrl=url + "/theirs", condition={"actorId": "A1"})
+        run = {"id": "RunIdAbcdefghijkl", "actId": "A1", "status": "SUCCEEDED"}
+        dispatches = self.emu.event("ACTOR.RUN.SUCCEEDED",
+                                    {"actorId": "A1", "actorTaskId": "T1", "actorRunId": run["id"]},
+                                    resource=run, created_at="2026-05-05T05:05:05.005Z")
+        self.assertEqual([d["webhookId"] for d in dispatches], [by_actor["id"], by_task["id"]])
+        self.assertEqual({d["status"] for d in dispatches}, {"SUCCEEDED"})
+        self.assertEqual([r["path"] for r in self.receiver.requests], ["/actor", "/task"])
+        body = json.loads(self.receiver.requests[0]["body"])
+        self.assertEqual(body, {"userId": by_actor["userId"], "createdAt": "2026-05-05T05:05:05.005Z",
+                                "eventType": "ACTOR.RUN.SUCCEEDED",
+                                "eventData": {"actorId": "A1", "actorTaskId": "T1",
+                                              "actorRunId": run["id"]},
+                                "resource": run})
+        self.assertEqual(dispatches[0]["createdAt"], "2026-05-05T05:05:05.005Z")
+        # Without the task, only the actor's webhook matches; FAILED reaches two.
+        self.assertEqual(len(self.emu.event("ACTOR.RUN.SUCCEEDED", {"actorId": "A1"})), 1)
+        self.assertEqual(len(self.emu.event("ACTOR.RUN.FAILED", {"actorId": "A1"})), 2)
+        self.assertEqual(self.emu.event("ACTOR.BUILD.SUCCEEDED", {"actorId": "A1"}), [])
+        self.assertEqual(len(self.receiver.requests), 5)
+        self.assertEqual(self.stored(by_actor["id"])["stats"], {"totalDispatches": 3})
+
+    def test_ad_hoc_fires_once(self):
+        ad_hoc = self.create(requestUrl=self.receiver.url, isAdHoc=True,
+                             condition={"actorRunId": "RunOne"})
+        normal = self.create(requestUrl=self.receiver.url, condition={"actorRunId": "RunOne"})
+        first = self.emu.event("ACTOR.RUN.SUCCEEDED", {"actorId": "A", "actorRunId": "RunOne"})
+        self.assertEqual([d["webhookId"] for d in first], [ad_hoc["id"], normal["id"]])
+        self.assertIs(first[0]["webhook"]["isAdHoc"], True)
+        again = self.emu.event("ACTOR.RUN.SUCCEEDED", {"actorId": "A", "actorRunId": "RunOne"})
+        self.assertEqual([d["webhookId"] for d in again], [normal["id"]])
+        self.assertEqual(len(self.receiver.requests), 3)
+
+    def test_event_refuses_bad_input(self):
+        for body in ({"token": "nope", "eventType": "TEST", "eventData": {}},
+                     {"token": TOKEN, "eventType": "ACTOR.RUN.EXPLODED", "eventData": {}},
+                     {"token": TOKEN, "eventType": "TEST", "eventData": []}):
+            with self.subTest(body), self.assertRaises(RuntimeError) as caught:
+                self.emu._control("POST", "/_emulator/events", body)
+            self.assertIn("400", str(caught.exception))
+
+
+class Rendering(DispatchCase):
+    """What is sent, feature by feature (the extension's apify_preview_dispatch() must agree)."""
+
+    def send_test(self, **fields):
+        created = self.create(requestUrl=self.receiver.url, **fields)
+        self.receiver.requests.clear()
+        dispatch = self.run_test(created["id"]).json()["data"]
+        return created, dispatch, self.record(dispatch["id"])
+
+    def test_default_payload_text(self):
+        for template in (None, ""):
+            with self.subTest(template):
+                created, dispatch, sent = self.send_test(payloadTemplate=template,
+                                                         condition={"actorRunId": "RunX"})
+                expected = (
+                    '{"userId": "%s", "createdAt": "%s", "eventType": "TEST", "eventData": '
+                    '{"actorRunId":"RunX"}, "resource": {"id":"TestRunIdAbcdefgh","actId":'
+                    '"TestActorIdAbcdef","userId":"%s","status":"SUCCEEDED","startedAt":'
+                    '"2026-01-01T12:00:00.000Z","finishedAt":"2026-01-01T12:01:00.000Z",'
+                    '"defaultDatasetId":"TestDatasetIdAbcd","defaultKeyValueStoreId":'
+                    '"TestKvStoreIdAbcd","defaultRequestQueueId":"TestRqIdAbcdefghi"}}'
+                    % (created["userId"], dispatch["createdAt"], created["userId"]))
+                self.assertEqual(sent["payload"], expected)
+                self.assertEqual(self.receiver.requests[0]["body"], expected.encode())
+
+    def test_placeholders_outside_strings(self):
+        template = ('{\n  "run" :{{ resource.id }},\t"data": {{eventData}}, "n": [1, {{globals}}],'
+                    ' "keep": "{{resource.id}} \\" stays",  "e": {{eventType}} }')
+        _, _, sent = self.send_test(payloadTemplate=template, condition={"actorId": "ActorÄ"})
+        self.assertEqual(sent["payload"],
+                         '{\n  "run" :"TestRunIdAbcdefgh",\t"data": {"actorId":"ActorÄ",'
+                         '"actorRunId":"TestRunIdAbcdefgh"}, "n": [1, {}], "keep": '
+                         '"{{resource.id}} \\" stays",  "e": "TEST" }')
+        self.assertEqual(self.receiver.requests[0]["body"], sent["payload"].encode("utf-8"))
+
+    def test_interpolation_inside_strings(self):
+        template = ('{"msg": "run {{resource.id}} by {{userId}}", "obj": "{{eventData}}",'
+                    ' "spaced": "{{ userId }}", "top": {{resource.status}}}')
+        created, _, sent = self.send_test(payloadTemplate=template, shouldInterpolateStrings=True,
+                                          condition={"actorId": 'say "hi"\n'})
+        self.assertEqual(sent["payload"], (
+            '{"msg": "run TestRunIdAbcdefgh by %s", "obj": "{\\"actorId\\":\\"say \\\\\\"hi\\\\\\"'
+            '\\\\n\\",\\"actorRunId\\":\\"TestRunIdAbcdefgh\\"}", "spaced": "{{ userId }}",'
+            ' "top": "SUCCEEDED"}' % created["userId"]))
+        self.assertEqual(json.loads(sent["payload"])["obj"],
+                         json.dumps({"actorId": 'say "hi"\n', "actorRunId": "TestRunIdAbcdefgh"},
+                                    separators=(",", ":")))
+
+    def test_interpolation_off_leaves_strings_alone(self):
+        template = '{"msg": "run {{resource.id}}", "id": {{resource.id}}}'
+        _, _, sent = self.send_test(payloadTemplate=template)
+        self.assertEqual(sent["payload"], '{"msg": "run {{resource.id}}", "id": "TestRunIdAbcdefgh"}')
+
+    def test_headers_template_and_platform_overrides(self):
+        created, dispatch, sent = self.send_test(
+            shouldInterpolateStrings=True,
+            headersTemplate='{"X-Run": "{{resource.id}}", "content-TYPE": "text/plain", '
+                            '"x-apify-webhook": "fake", "X-Status": {{resource.status}}, '
+                            '"X-APIFY-REQUEST-ORIGIN": "me", "X-Last": "v é"}')
+        self.assertEqual(sent["headers"], [
+            ["X-Run", "TestRunIdAbcdefgh"], ["X-Status", "SUCCEEDED"], ["X-Last", "v é"],
+            ["Content-Type", "application/json"], ["X-Apify-Webhook", created["id"]],
+            ["X-Apify-Webhook-Dispatch-Id", dispatch["id"]], ["X-Apify-Request-Origin", "APIFY"]])
+        received = self.receiver.requests[0]["headers"]
+        self.assertEqual([name for name, _ in received],
+                         ["Host", "X-Run", "X-Status", "X-Last", "Content-Type", "X-Apify-Webhook",
+                          "X-Apify-Webhook-Dispatch-Id", "X-Apify-Request-Origin", "Content-Length"])
+        # http.server decodes header bytes as latin-1: the value went out as UTF-8.
+        self.assertEqual(dict(received)["X-Last"].encode("latin-1").decode("utf-8"), "v é")
+        self.assertEqual(dispatch["status"], "SUCCEEDED")
+
+    def test_missing_path_sends_nothing(self):
+        cases = [
+            ({"payloadTemplate": '{"a": {{resource.nope}}}'},
+             'payloadTemplate: {{resource.nope}} has no value: resource has no member "nope"'),
+            ({"payloadTemplate": '{"a": {{ resource.status.deep }}}'},
+             'payloadTemplate: {{resource.status.deep}} has no value: resource.status has no '
+             'member "deep"'),
+            ({"payloadTemplate": '{"a": {{globals.key}}}'},
+             'payloadTemplate: {{globals.key}} has no value: globals has no member "key"'),
+            ({"shouldInterpolateStrings": True, "headersTemplate": '{"A": "x {{eventData.actorTaskId}}"}'},
+             'headersTemplate: {{eventData.actorTaskId}} has no value: eventData has no member '
+             '"actorTaskId"'),
+        ]
+        for fields, message in cases:
+            with self.subTest(fields):
+                _, dispatch, sent = self.send_test(**fields)
+                self.assertEqual(dispatch["status"], "FAILED")
+                [c] = dispatch["calls"]
+                self.assertEqual((c["errorMessage"], c["responseStatus"]), (message, None))
+                self.assertEqual((sent["payload"], sent["headers"], sent["sent"]), (None, None, False))
+        self.assertEqual(self.receiver.requests, [])
+
+    def test_event_variables_render(self):
+        created = self.create(requestUrl=self.receiver.url, condition={"actorId": "A"},
+                              payloadTemplate='{"ds": {{resource.defaultDatasetId}}, '
+                                              '"t": {{createdAt}}, "u": {{userId}}}')
+        [dispatch] = self.emu.event("ACTOR.RUN.SUCCEEDED", {"actorId": "A", "actorRunId": "R"},
+                                    resource={"defaultDatasetId": "DsIdAbcdefghijklm"},
+                                    created_at="2026-02-03T04:05:06.007Z")
+        self.assertEqual(self.receiver.requests[0]["body"].decode(),
+                         '{"ds": "DsIdAbcdefghijklm", "t": "2026-02-03T04:05:06.007Z", "u": "%s"}'
+                         % created["userId"])
+        self.assertEqual(self.record(dispatch["id"])["variables"]["resource"],
+                         {"defaultDatasetId": "DsIdAbcdefghijklm"})
+
+
 class CommandLine(unittest.TestCase):
 
     def run_emulator(self, *args):
@@ -887,7 +1672,8 @@ class CommandLine(unittest.TestCase):
 
 
 class OfficialJsClient(unittest.TestCase):
-    """The official JavaScript client (npm apify-client) talks to the emulator."""
+    """The official JavaScript client (npm apify-client) talks to the emulator: create, and a
+    webhook's whole life (get, update, list, test, dispatches, delete)."""
 
     JS_DIR = ROOT / "tests" / "js"
 
@@ -959,6 +1745,51 @@ class OfficialJsClient(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual([e["status"] for e in self.emu.posts()], [503, "cut", 201, 201])
         self.assertEqual([w["idempotencyKey"] for w in self.emu.webhooks()], ["js-key-3"])
+
+    def test_webhook_life_get_update_list_delete(self):
+        receiver = Receiver()
+        self.addCleanup(receiver.close)
+        result = subprocess.run(
+            ["node", str(self.JS_DIR / "webhook_life.mjs"), "--request-url", receiver.url + "/js",
+             "--actor-id", "JsActorIdAbcdefgh"],
+            env=self.emu.env(), capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        out = json.loads(result.stdout)
+        webhook_id = out["created"]["id"]
+        self.assertEqual(out["fetched"]["id"], webhook_id)
+        self.assertEqual(out["updated"]["description"], "updated by apify-client")
+        self.assertEqual(out["updated"]["eventTypes"], ["ACTOR.RUN.SUCCEEDED", "ACTOR.RUN.FAILED"])
+        self.assertEqual(out["updated"]["requestUrl"], receiver.url + "/js")   # not in the PUT
+        self.assertEqual([w["id"] for w in out["list"]["items"]], [webhook_id])
+        self.assertEqual((out["dispatch"]["status"], out["dispatch"]["eventType"]),
+                         ("SUCCEEDED", "TEST"))
+        self.assertEqual(out["allDispatches"]["total"], 1)
+        self.assertIsNone(out["afterDelete"])
+        self.assertEqual((out["listAfter"]["total"], out["listAfter"]["items"]), (0, []))
+
+        # The emulator saw each call once, and holds what the client asked for.
+        log = self.emu.log()
+        self.assertEqual([(e["method"], e["path"].replace(webhook_id, "{id}"), e["status"])
+                          for e in log], [
+            ("POST", "/v2/webhooks", 201), ("GET", "/v2/webhooks/{id}", 200),
+            ("PUT", "/v2/webhooks/{id}", 200), ("GET", "/v2/webhooks", 200),
+            ("POST", "/v2/webhooks/{id}/test", 201), ("GET", "/v2/webhooks/{id}/dispatches", 200),
+            ("GET", "/v2/webhook-dispatches", 200),
+            ("GET", f"/v2/webhook-dispatches/{out['dispatch']['id']}", 200),
+            ("DELETE", "/v2/webhooks/{id}", 204), ("GET", "/v2/webhooks/{id}", 404),
+            ("DELETE", "/v2/webhooks/{id}", 404), ("GET", "/v2/webhooks", 200)])
+        self.assertEqual(json.loads(log[2]["body"]), {
+            "description": "updated by apify-client",
+            "eventTypes": ["ACTOR.RUN.SUCCEEDED", "ACTOR.RUN.FAILED"],
+            "payloadTemplate": '{"run": {{resource.id}}}'})
+        self.assertEqual(header(log[2], "Content-Type").split(";")[0], "application/json")
+        self.assertEqual(log[3]["query"], {"desc": "1", "limit": "10"})
+        for entry in log:
+            self.assertTrue(header(entry, "User-Agent").startswith("ApifyClient/"), entry)
+        state = self.emu.state()
+        self.assertEqual(state["webhooks"], [])
+        self.assertEqual(len(self.emu.dispatches()), 1)
+        self.assertEqual([r["body"] for r in receiver.requests], [b'{"run": "TestRunIdAbcdefgh"}'])
 
     def test_client_reports_api_errors(self):
         result = self.run_client("--token", "not-a-token")
