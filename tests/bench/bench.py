@@ -23,12 +23,17 @@ What is measured (the method is also written into RESULTS.md, next to the number
      forked, because exec carries the pre-exec high-water mark over; VmHWM is the peak of the
      program's own address space since exec. Both are reported; the verdict uses VmHWM.
   d. Re-running a completed INSERT: requests received by the emulator, and the time taken.
+  e. Bulk UPDATE under a's limit and latency: N webhooks created first (not measured), then one
+     UPDATE apify_webhooks SET description = ... (a PUT per row) against apify-client's
+     webhook(id).update() loop on the same webhooks with the same bodies; reported as a is.
+  f. Bulk DELETE likewise: DELETE FROM apify_webhooks against webhook(id).delete().
 
 The extension runs in the real sqlite3 shell (one fresh database file per run, the script fed on
 stdin, `.timer on` around the INSERT). The official client is tests/bench/js_client.mjs on Node
 with npm apify-client from tests/js/node_modules, at 1, 8 and 32 requests in flight, sending the
 very bodies the extension sends (taken from apify_dry_run, idempotencyKey included); every run
-checks on the emulator's log that the set of bodies received is exactly that set. Every run
+checks on the emulator's log that the set of bodies received is exactly that set (e and f: that
+exactly the expected PUTs or DELETEs arrived, each answered once, and what the emulator holds). Every run
 loads one copy of build/apify.so taken when the bench starts, so a rebuild meanwhile (make test
 in another shell) cannot mix two builds into one report.
 """
@@ -987,7 +992,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="small smoke run, 1 repetition, report on stdout only")
     parser.add_argument("--budget", type=float, default=None,
-                        help="seconds after which no new run starts (default 1080, quick 300)")
+                        help="seconds after which no new run starts (default 1200, quick 300)")
     parser.add_argument("--out", type=Path, default=None,
                         help=f"where to write the report (default {RESULTS.relative_to(ROOT)} for a "
                              "full run with the project's emulator; --quick writes none)")
@@ -998,7 +1003,7 @@ def main(argv=None):
     if os.environ.get("BENCH_QUICK", "") not in ("", "0"):
         args.quick = True     # BENCH_QUICK=1 make bench: the smoke run through make
     cfg = QUICK if args.quick else FULL
-    budget = Budget(args.budget or (300 if args.quick else 1080))
+    budget = Budget(args.budget or (300 if args.quick else 1200))
     out_path = args.out
     if out_path is None and not args.quick and args.emulator_script is None:
         out_path = RESULTS
