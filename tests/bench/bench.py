@@ -756,7 +756,8 @@ def report(cfg, info, floor, a, changes, b, startup, c, d, budget, other_load, e
     w("")
     if cfg is QUICK:
         w("(--quick smoke run: sizes are far below the targets' own, so a verdict here says little; "
-          "a's fixed costs, the first request alone and the last answer, weigh more in a short run.)")
+          "the fixed costs of a, e and f, the first request alone and the last answer, weigh more in "
+          "a short run.)")
         w("")
     w("| | measured | result |")
     w("|---|---|---|")
