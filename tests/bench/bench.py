@@ -3,6 +3,7 @@
 
     /usr/bin/python3 tests/bench/bench.py            # full run, writes tests/bench/RESULTS.md
     /usr/bin/python3 tests/bench/bench.py --quick    # small smoke run, 1 repetition, stdout only
+    BENCH_QUICK=1 make bench                         # the same smoke run through make
 
 Everything runs against tests/emulator.py on 127.0.0.1, started here through tests/harness.py
 (one emulator for the whole run, reset before every measured run, max_webhooks raised). Every
@@ -22,17 +23,23 @@ What is measured (the method is also written into RESULTS.md, next to the number
      forked, because exec carries the pre-exec high-water mark over; VmHWM is the peak of the
      program's own address space since exec. Both are reported; the verdict uses VmHWM.
   d. Re-running a completed INSERT: requests received by the emulator, and the time taken.
+  e. Bulk UPDATE under a's limit and latency: N webhooks created first (not measured), then one
+     UPDATE apify_webhooks SET description = ... (a PUT per row) against apify-client's
+     webhook(id).update() loop on the same webhooks with the same bodies; reported as a is.
+  f. Bulk DELETE likewise: DELETE FROM apify_webhooks against webhook(id).delete().
 
 The extension runs in the real sqlite3 shell (one fresh database file per run, the script fed on
 stdin, `.timer on` around the INSERT). The official client is tests/bench/js_client.mjs on Node
 with npm apify-client from tests/js/node_modules, at 1, 8 and 32 requests in flight, sending the
 very bodies the extension sends (taken from apify_dry_run, idempotencyKey included); every run
-checks on the emulator's log that the set of bodies received is exactly that set. Every run
+checks on the emulator's log that the set of bodies received is exactly that set (e and f: that
+exactly the expected PUTs or DELETEs arrived, each answered once, and what the emulator holds). Every run
 loads one copy of build/apify.so taken when the bench starts, so a rebuild meanwhile (make test
 in another shell) cannot mix two builds into one report.
 """
 
 import argparse
+import collections
 import datetime
 import hashlib
 import http.client
@@ -67,8 +74,8 @@ LATENCY_MS = 50               # a: the emulator's added latency
 HEADER_UNLIMITED = 100000     # b, c, d: X-RateLimit-Limit high enough that nobody paces
 JS_CONCURRENCY = (1, 8, 32)
 
-FULL = {"reps": 3, "a": 600, "b": 2000, "c": (1000, 20000), "d": 10000}
-QUICK = {"reps": 1, "a": 120, "b": 200, "c": (1000, 2000), "d": 1000}
+FULL = {"reps": 3, "a": 600, "e": 600, "b": 2000, "c": (1000, 20000), "d": 10000}
+QUICK = {"reps": 1, "a": 120, "e": 120, "b": 200, "c": (1000, 2000), "d": 1000}
 
 KNOBS_A = {"latency_ms": LATENCY_MS, "rate_limit": LIMIT, "rate_limit_header": None}
 KNOBS_FAST = {"latency_ms": 0, "rate_limit": None, "rate_limit_header": HEADER_UNLIMITED}
@@ -87,6 +94,19 @@ DRY_RUN_SQL = (
     "SELECT apify_dry_run(json_object('requestUrl', 'https://example.com/hook/' || name,"
     f" 'eventTypes', json('{EVENTS}'), 'condition', json_object('actorId', actor_id)))"
     " -> '$.body' FROM actors ORDER BY rowid;\n")
+# e and f: the bulk UPDATE and DELETE, on the webhooks INSERT_SQL created (not measured), and
+# the request the extension sends for each row (the JS client is given the same ones).
+DESCRIPTION_SQL = "'updated by the bench: ' || actor_id"
+UPDATE_SQL = f"UPDATE apify_webhooks SET description = {DESCRIPTION_SQL};\n"
+DELETE_SQL = "DELETE FROM apify_webhooks;\n"
+# What each changing scenario does: the SQL, the HTTP method, the status of a success, the
+# js_client.mjs --op, and the items it is given, one JSON line per record of the setup.
+CHANGES = {
+    "e": {"verb": "UPDATE", "sql": UPDATE_SQL, "method": "PUT", "ok": 200, "op": "update",
+          "items": f"json_object('id', id, 'body', json_object('description', {DESCRIPTION_SQL}))"},
+    "f": {"verb": "DELETE", "sql": DELETE_SQL, "method": "DELETE", "ok": 204, "op": "delete",
+          "items": "json_object('id', id)"},
+}
 TIMER_RE = re.compile(r"Run Time: real ([0-9.]+) user ([0-9.]+) sys ([0-9.]+)")
 HWM_RE = re.compile(r"^VmHWM:\s+(\d+) kB", re.M)
 # The end of every extension script: the sqlite3 process's own peak RSS, read by the shell
@@ -229,14 +249,15 @@ def shell_env(emu):
     return env
 
 
-def run_extension(emu, db, n, budget, create_actors=True, config=()):
-    """One INSERT ... SELECT of n rows through the sqlite3 shell into db. Returns a dict."""
+def run_extension(emu, db, n, budget, create_actors=True, config=(), statement=INSERT_SQL):
+    """One INSERT ... SELECT of n rows (or another statement: e and f) through the sqlite3
+    shell into db. Returns a dict."""
     script = [".bail on", f".load {harness.EXT}"]
     if create_actors:
         script.append(ACTORS_SQL.format(n=n) if n else ACTORS_SQL.split("\n")[0] + "\n")
     for name, value in config:
         script.append(f"SELECT apify_config('{name}', {value});")
-    script += [".timer on", INSERT_SQL, ".timer off", HWM_SQL]
+    script += [".timer on", statement, ".timer off", HWM_SQL]
     spawner_rss = own_rss_kb()
     emu_cpu0 = proc_cpu(emu.process.pid)
     m = run_measured([harness.SQLITE3, str(db)], "\n".join(script) + "\n", shell_env(emu),
@@ -268,12 +289,13 @@ def extension_outcomes(emu, db, n):
     return out
 
 
-def run_js(emu, bodies_path, concurrency, budget):
-    """js_client.mjs over the bodies file at the given concurrency. Returns a dict."""
+def run_js(emu, bodies_path, concurrency, budget, op="create"):
+    """js_client.mjs over the bodies file at the given concurrency, the calls of --op op.
+    Returns a dict."""
     spawner_rss = own_rss_kb()
     emu_cpu0 = proc_cpu(emu.process.pid)
     m = run_measured(["node", str(JS_CLIENT), "--bodies", str(bodies_path),
-                      "--concurrency", str(concurrency)], "", emu.env(),
+                      "--concurrency", str(concurrency), "--op", op], "", emu.env(),
                      min(CHILD_TIMEOUT, max(budget.left(), 0) + 120))
     emu_cpu = proc_cpu(emu.process.pid) - emu_cpu0
     row = {"rc": m.rc, "proc_wall": m.wall, "cpu": m.cpu, "user": m.user, "sys": m.sys,
@@ -285,7 +307,8 @@ def run_js(emu, bodies_path, concurrency, budget):
         return row
     row.update(op_wall=report["elapsedMs"] / 1000,
                op_cpu=(report["cpuUserUs"] + report["cpuSysUs"]) / 1e6,
-               client_created=report["created"], client_failed=report["failed"])
+               client_done=report.get("done", report.get("created")),
+               client_failed=report["failed"])
     if report.get("vmHwmKb"):
         row["hwm_kb"] = report["vmHwmKb"]
     if report["failed"] or m.rc != 0:
@@ -356,6 +379,103 @@ def scenario_throughput(emu, cfg, budget, tmp, label, n, knobs, log):
             else:
                 row = run_js(emu, bodies_path, int(client.split("=")[1]), budget)
             server_view(emu, row, n, bodies)
+            runs[client].append(row)
+            log(f"  {label} rep {rep + 1} {client:<10} {describe(row)}")
+    return runs
+
+
+def setup_records(emu, db, n, change):
+    """The starting point of one e or f run: a fresh emulator holding the n webhooks that
+    INSERT_SQL creates, at full speed (not measured), and their records in db. Returns the
+    JS client's items (one JSON line per webhook) and the log position where the run starts."""
+    fresh(emu, KNOBS_FAST)
+    r = harness.shell(ACTORS_SQL.format(n=n) + INSERT_SQL + ".mode list\n"
+                      f"SELECT {change['items']} FROM apify_webhooks;\n", emu, db=db, timeout=300)
+    c = counts(emu)
+    if r.rc != 0 or len(r.lines) != n or c["webhooks"] != n:
+        raise RuntimeError(f"setup: {len(r.lines)} records and {c['webhooks']} webhooks for {n} "
+                           f"rows: {r.err[-400:]}")
+    return r.lines, c["requests"]
+
+
+def change_view(emu, row, n, change, expected, start):
+    """e and f: add what the emulator received from the measured run (the log from start on)
+    to its row, and check it: every request is change['method'] on one of the n webhooks with
+    the expected body, each webhook answered change['ok'] exactly once, and the emulator ends
+    as the statement says (every webhook updated, or none left)."""
+    entries = emu.log()[start:]
+    by_status = collections.Counter(str(e["status"]) for e in entries)
+    mine = [e for e in entries if e["method"] == change["method"]]
+    row.update(sent=len(entries), n429=by_status.get("429", 0), statuses=dict(sorted(by_status.items())))
+    times = [e["time"] for e in mine]
+    if len(times) > 1:
+        row["spacing_ms"] = (times[-1] - times[0]) / (len(times) - 1) * 1000
+    seen = {(e["path"], canonical(e["body"]) if e["body"] else "") for e in mine}
+    done = collections.Counter(e["path"] for e in mine if e["status"] == change["ok"])
+    problems = []
+    if len(mine) != len(entries):
+        problems.append(f"{len(entries) - len(mine)} requests other than {change['method']}")
+    if seen != expected:
+        problems.append(f"the {change['method']} requests received differ from the expected ones "
+                        f"({len(seen - expected)} unexpected, {len(expected - seen)} missing)")
+    if len(done) != n or any(v != 1 for v in done.values()):
+        problems.append(f"{sum(done.values())} answers {change['ok']} for {len(done)} of {n} webhooks")
+    state = emu.state()
+    left = [w for w in state["webhooks"]]
+    row["server_webhooks"] = len(left)
+    if change["op"] == "delete" and left:
+        problems.append(f"{len(left)} webhooks left on the emulator, expected none")
+    if change["op"] == "update":
+        wanted = {e["path"].rsplit("/", 1)[1]: json.loads(e["body"])["description"] for e in mine}
+        wrong = [w["id"] for w in left if w.get("description") != wanted.get(w["id"])]
+        if len(left) != n or wrong:
+            problems.append(f"{len(left)} webhooks on the emulator, {len(wrong)} without the new description")
+    if problems and not row["error"]:
+        row["error"] = "; ".join(problems)
+    return row
+
+
+def change_expected(change, items):
+    """The set of (path, canonical body) the emulator must receive for these JS items."""
+    out = set()
+    for line in items:
+        item = json.loads(line)
+        body = canonical(json.dumps(item["body"])) if "body" in item else ""
+        out.add((f"/v2/webhooks/{item['id']}", body))
+    return out
+
+
+def scenario_change(emu, cfg, budget, tmp, label, log):
+    """e and f: a bulk UPDATE or DELETE of n webhooks at the limit and latency of a, by the
+    extension (one statement in the sqlite3 shell) and by the JS client's update() or delete()
+    loop at each concurrency, interleaved per repetition. Before every run the webhooks are
+    created anew (setup_records); only the UPDATE or DELETE is measured."""
+    change = CHANGES[label]
+    n = cfg["e"]
+    runs = {"extension": [], **{f"js c={c}": [] for c in JS_CONCURRENCY}}
+    for rep in range(cfg["reps"]):
+        for client in runs:
+            if not budget.allows(f"{label} {client} rep {rep + 1}"):
+                continue
+            db = Path(tmp) / f"{label}-{rep}.db"
+            db.unlink(missing_ok=True)
+            items, start = setup_records(emu, db, n, change)
+            expected = change_expected(change, items)
+            emu.configure(**KNOBS_A)
+            if client == "extension":
+                row = run_extension(emu, db, n, budget, create_actors=False, statement=change["sql"])
+                left = harness.shell(".mode list\nSELECT status, count(*) FROM apify_webhooks"
+                                     " GROUP BY status;\n", emu, db=db).lines
+                row["outcomes"] = left
+                wanted = [] if change["op"] == "delete" else [f"created|{n}"]
+                if left != wanted and not row["error"]:
+                    row["error"] = f"rows of apify_webhooks after the {change['verb']}: {left}"
+            else:
+                items_path = Path(tmp) / f"{label}-items.jsonl"
+                items_path.write_text("\n".join(items) + "\n")
+                row = run_js(emu, items_path, int(client.split("=")[1]), budget, op=change["op"])
+            db.unlink(missing_ok=True)
+            change_view(emu, row, n, change, expected, start)
             runs[client].append(row)
             log(f"  {label} rep {rep + 1} {client:<10} {describe(row)}")
     return runs
@@ -433,6 +553,8 @@ def describe(row):
     parts = [f"wall {row.get('op_wall', float('nan')):.2f} s", f"cpu {row['cpu']:.2f} s"]
     if "posts" in row:
         parts.append(f"{row['posts']} POSTs, {row['n429']} x 429")
+    elif "sent" in row:
+        parts.append(f"{row['sent']} requests, {row['n429']} x 429")
     if row["error"]:
         parts.append("ERROR " + row["error"][:300])
     return ", ".join(parts)
@@ -531,7 +653,21 @@ def fmt_s(x, digits=2):
     return "n/a" if x != x else f"{x:.{digits}f}"
 
 
-def report(cfg, info, floor, a, b, startup, c, d, budget, other_load, emulator_script):
+def change_rows(runs, n):
+    """e and f: per client (rows, wall, requests, 429s, 429 share, rate / limit), medians."""
+    out = []
+    for client, rows in runs.items():
+        share = [r["n429"] / r["sent"] for r in rows if r.get("sent")]
+        timed = [r for r in rows if r.get("op_wall")]
+        for r in timed:
+            r["rate"] = n / r["op_wall"] / LIMIT
+        out.append((client, rows, med(rows, "op_wall"), med(rows, "sent"), med(rows, "n429"),
+                    statistics.median(share) if share else float("nan"),
+                    statistics.median([r["rate"] for r in timed]) if timed else float("nan")))
+    return out
+
+
+def report(cfg, info, floor, a, changes, b, startup, c, d, budget, other_load, emulator_script):
     """The Markdown report, and the PASS/MISS lines (a list) for the summary."""
     reps = cfg["reps"]
     md = []
@@ -558,6 +694,24 @@ def report(cfg, info, floor, a, b, startup, c, d, budget, other_load, emulator_s
     a_ok = all_ok(ext_a) and ext_rate >= 0.95 and ext_share < 0.01
     targets.append(("a", f"extension at {ext_rate:.1%} of the limit, {ext_share:.2%} of requests "
                     f"answered 429 (target: ≥ 95%, < 1%)", verdict(a_ok)))
+
+    # -- e, f -----------------------------------------------------------------------------------
+    ne = cfg["e"]
+    change_tables = {}
+    for label, runs in changes.items():
+        table = change_rows(runs, ne)
+        change_tables[label] = table
+        _, ext_rows, ext_wall, _, _, share, rate = table[0]
+        js = [t for t in table[1:] if t[6] == t[6] and all_ok(t[1])]
+        best = max(js, key=lambda t: t[6]) if js else None
+        ok = all_ok(ext_rows) and rate >= 0.95 and share < 0.01
+        method = CHANGES[label]["method"]
+        versus = (f"; the official client's best setting, {best[0]}, at {best[6]:.1%} with "
+                  f"{best[5]:.2%} answered 429, its wall {best[2] / ext_wall:.2f}× the extension's"
+                  if best else "; no JS run completed without errors")
+        targets.append((label, f"bulk {CHANGES[label]['verb']} ({method}) of {ne} webhooks: extension "
+                        f"at {rate:.1%} of the limit, {share:.2%} of requests answered 429 (target: "
+                        f"≥ 95%, < 1%){versus}", verdict(ok)))
 
     # -- b --------------------------------------------------------------------------------------
     nb = cfg["b"]
@@ -602,7 +756,8 @@ def report(cfg, info, floor, a, b, startup, c, d, budget, other_load, emulator_s
     w("")
     if cfg is QUICK:
         w("(--quick smoke run: sizes are far below the targets' own, so a verdict here says little; "
-          "a's fixed costs, the first request alone and the last answer, weigh more in a short run.)")
+          "the fixed costs of a, e and f, the first request alone and the last answer, weigh more in "
+          "a short run.)")
         w("")
     w("| | measured | result |")
     w("|---|---|---|")
@@ -656,6 +811,19 @@ def report(cfg, info, floor, a, b, startup, c, d, budget, other_load, emulator_s
       "**emulator CPU** is the emulator process's CPU during the run (/proc/PID/stat).")
     w(f"- a: emulator latency_ms {LATENCY_MS}, rate_limit {LIMIT} (sliding 1 s window per user, "
       f"X-RateLimit-Limit: {LIMIT}); rate = N / wall / {LIMIT}.")
+    w(f"- e, f: the same latency and limit as a (the emulator limits every request, not only "
+      f"POSTs). Before every run, with no latency and no limit, a fresh emulator and a fresh "
+      f"database get N webhooks from the extension's INSERT (as in a; not measured), and the "
+      "limit's window is empty when the run starts. Extension: a new sqlite3 process on that "
+      f"database runs `{UPDATE_SQL.strip()}` (e: one PUT /v2/webhooks/{{id}} per row, body "
+      f"`{{\"description\": ...}}`) or `{DELETE_SQL.strip()}` (f: one DELETE /v2/webhooks/{{id}} "
+      "per row), timed by `.timer on`. Official client: js_client.mjs calls "
+      "`client.webhook(id).update({description})` or `client.webhook(id).delete()` for the same "
+      "webhooks with the same bodies (read from the records), with 1, 8 or 32 calls in flight, "
+      "timed around the loop. Every run checks on the emulator's log that it received only those "
+      "requests, that each webhook was answered 200 (PUT) or 204 (DELETE) exactly once, and that "
+      "the emulator ends with every webhook holding the new description (e) or with none (f); "
+      "the extension's table must show every row created (e) or no row (f).")
     w(f"- b, c, d: no added latency, no rate limit, and X-RateLimit-Limit {HEADER_UNLIMITED} so that "
       f"neither client is throttled (the extension learns {HEADER_UNLIMITED}/s and paces just under it, "
       "far above what the emulator serves).")
@@ -679,6 +847,28 @@ def report(cfg, info, floor, a, b, startup, c, d, budget, other_load, emulator_s
       f"included). Evenly spaced at the limit it would be {1000 / LIMIT:.2f} ms; at 95% of it "
       f"{1000 / LIMIT / 0.95:.2f} ms.")
     w("")
+
+    for label, table in change_tables.items():
+        change = CHANGES[label]
+        ext_wall = table[0][2]
+        w(f"## {label}. Bulk {change['verb']} of {ne} webhooks at {LIMIT} requests/s and "
+          f"{LATENCY_MS} ms latency")
+        w("")
+        w(f"| client | wall s | rate / limit | requests | 429s | 429 share | {change['method']} "
+          "spacing ms | process s | CPU s | wall vs extension |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
+        for client, rows, wall, sent, n429, share, rate in table:
+            w(f"| {client} | {fmt_s(wall)}{spread(rows, 'op_wall', '{:.2f}')} | {rate:.1%}"
+              f"{spread(rows, 'rate', '{:.1%}')} | {sent:.0f} | {n429:.0f}{spread(rows, 'n429', '{:.0f}')} "
+              f"| {share:.2%} | {fmt_s(med(rows, 'spacing_ms'))} | {fmt_s(med(rows, 'proc_wall'))} | "
+              f"{fmt_s(med(rows, 'cpu'))} | {fmt_s(wall / ext_wall)}× |")
+        w("")
+    if change_tables:
+        w(f"Requests: every request the emulator received during the run, retries included "
+          f"(each is a PUT or a DELETE; the run fails otherwise). Spacing: mean gap between "
+          f"their arrivals, first to last; evenly spaced at the limit it would be "
+          f"{1000 / LIMIT:.2f} ms.")
+        w("")
 
     w(f"## b. {nb:,} webhooks, no latency, no limit: client CPU")
     w("")
@@ -737,7 +927,9 @@ def report(cfg, info, floor, a, b, startup, c, d, budget, other_load, emulator_s
     w("")
 
     notes = []
-    for name, rows in [*(("a " + k, v) for k, v in a.items()), *(("b " + k, v) for k, v in b.items())]:
+    for name, rows in [*(("a " + k, v) for k, v in a.items()),
+                       *((f"{label} {k}", v) for label, runs in changes.items() for k, v in runs.items()),
+                       *(("b " + k, v) for k, v in b.items())]:
         errors = [r["error"] for r in rows if r["error"]]
         if errors:
             notes.append(f"{name}: {len(errors)} run(s) with errors, e.g. {errors[0][:300]}")
@@ -801,7 +993,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="small smoke run, 1 repetition, report on stdout only")
     parser.add_argument("--budget", type=float, default=None,
-                        help="seconds after which no new run starts (default 1500, quick 300)")
+                        help="seconds after which no new run starts (default 1200, quick 300)")
     parser.add_argument("--out", type=Path, default=None,
                         help=f"where to write the report (default {RESULTS.relative_to(ROOT)} for a "
                              "full run with the project's emulator; --quick writes none)")
@@ -809,8 +1001,10 @@ def main(argv=None):
                         help="run another emulator script (to try a fix); the report is then "
                              "written only where --out says")
     args = parser.parse_args(argv)
+    if os.environ.get("BENCH_QUICK", "") not in ("", "0"):
+        args.quick = True     # BENCH_QUICK=1 make bench: the smoke run through make
     cfg = QUICK if args.quick else FULL
-    budget = Budget(args.budget or (300 if args.quick else 1500))
+    budget = Budget(args.budget or (300 if args.quick else 1200))
     out_path = args.out
     if out_path is None and not args.quick and args.emulator_script is None:
         out_path = RESULTS
@@ -842,7 +1036,7 @@ def main(argv=None):
         build_start = fingerprint(snapshot)
         with harness.Emulator(max_webhooks=1000000) as emu:
             results = run_all(emu, cfg, budget, tmp, args, log)
-    a, b, startup, c, d, info, floor, emu_cpu_total = results
+    a, changes, b, startup, c, d, info, floor, emu_cpu_total = results
     # The emulator has been reaped now: its CPU is in own_cpu_seconds() too.
     info["load_end"], info["load_start"] = loadavg(), load_start
     info["build"], info["build_end"] = build_start, fingerprint(ext_file)
@@ -851,8 +1045,8 @@ def main(argv=None):
     other = max(0.0, (machine_busy_seconds() - busy0) - (own_cpu_seconds() - own0))
     log(f"(emulator used {emu_cpu_total:.0f} CPU s in all)")
 
-    text, targets = report(cfg, info, floor, a, b, startup, c, d, budget, (other, wall),
-                           emulator_script)
+    text, targets = report(cfg, info, floor, a, changes, b, startup, c, d, budget,
+                           (other, wall), emulator_script)
     print(text)
     if out_path:
         out_path.write_text(text)
@@ -874,6 +1068,11 @@ def run_all(emu, cfg, budget, tmp, args, log):
         f"emulator {emu.base_url} (per-request floor {floor[1]:.1f} ms)")
     log(f"a. {cfg['a']} webhooks, latency {LATENCY_MS} ms, limit {LIMIT}/s")
     a = scenario_throughput(emu, cfg, budget, tmp, "a", cfg["a"], KNOBS_A, log)
+    changes = {}
+    for label, change in CHANGES.items():
+        log(f"{label}. bulk {change['verb']} of {cfg['e']} webhooks, latency {LATENCY_MS} ms, "
+            f"limit {LIMIT}/s")
+        changes[label] = scenario_change(emu, cfg, budget, tmp, label, log)
     log(f"b. {cfg['b']} webhooks, no latency, no limit")
     b = scenario_throughput(emu, cfg, budget, tmp, "b", cfg["b"], KNOBS_FAST, log)
     startup = scenario_startup(emu, cfg, budget, tmp, log)
@@ -882,7 +1081,7 @@ def run_all(emu, cfg, budget, tmp, args, log):
     log(f"d. re-running a completed {cfg['d']}-row INSERT")
     d = scenario_rerun(emu, cfg, budget, tmp, log)
     emu_cpu_total = proc_cpu(emu_pid)
-    return a, b, startup, c, d, info, floor, emu_cpu_total
+    return a, changes, b, startup, c, d, info, floor, emu_cpu_total
 
 
 if __name__ == "__main__":
