@@ -37,6 +37,7 @@ endif
 EXT     := $(BUILD)/apify.$(SO)
 SRC     := ext/apify.c ext/request.c ext/template.c ext/transport.c ext/store.c ext/vtab.c \
            ext/trust.c
+SRC     += ext/remote.c
 HDR     := ext/apify.h
 # The unit tests link the C pieces directly against libsqlite3 (SQLITE_CORE: no routine table).
 UNIT_SRC := ext/request.c ext/template.c ext/transport.c

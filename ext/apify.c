@@ -8,12 +8,14 @@
 **            "eventTypes":["ACTOR.RUN.SUCCEEDED"],"condition":{"actorId":"HDSasDasz78YcAPEB"}}');
 **   SELECT apify_dry_run('{...}');                         -- what would be sent; sends nothing
 **   SELECT apify_config();                                 -- every setting; never the token
+**   SELECT apify_test_webhook('ID') ->> 'status';          -- POST /v2/webhooks/ID/test
 **
-** Why DIRECTONLY: apify_create_webhook spends the user's API token and apify_config can point
-** the next request at another host, so neither may run from a trigger or a view of a database
-** file someone else wrote; SQLite then refuses them outside top-level SQL. SQLite 3.40 misses
-** CHECK constraints, so both also refuse to run while any table of an attached database names
-** one of them in its definition (calledSafely, trust.c). apify_dry_run and apify_version send
+** Why DIRECTONLY: apify_create_webhook and apify_test_webhook spend the user's API token (and
+** the test makes the platform deliver) and apify_config can point the next request at another
+** host, so none may run from a trigger or a view of a database file someone else wrote; SQLite
+** then refuses them outside top-level SQL. SQLite 3.40 misses CHECK constraints, so they also
+** refuse to run while any table of an attached database names one of them in its definition
+** (calledSafely, trust.c). apify_dry_run and apify_version send
 ** nothing and reveal no secret.
 */
 #include <stdlib.h>
@@ -328,7 +330,8 @@ static int oneDone(void *pArg, ApifyCall *pCall){
   sqlite3_free(p->zType);
   sqlite3_free(p->zMsg);
   rc = apifyOutcome(p->db, 0, pCall, &p->zData, &p->zType, &p->zMsg);
-  if( rc==SQLITE_OK && p->zData==0 && pCall->httpStatus/100==2 && pCall->bCanRetry ){
+  if( rc==SQLITE_OK && p->zData==0 && pCall->httpStatus/100==2 && pCall->bCanRetry
+   && pCall->bReplay ){
     return APIFY_AGAIN;
   }
   return rc==SQLITE_OK && p->zData==0 ? APIFY_FAILED : rc;
@@ -408,6 +411,68 @@ static void createFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_free(one.zMsg);
   sqlite3_free(zBody);
   sqlite3_free(zKey);
+  sqlite3_free(zErr);
+}
+
+/* apify_test_webhook(id): POST /v2/webhooks/{id}/test, and the dispatch the API answers (JSON
+** subtype). Sent once: a test dispatch is not idempotent, so the call is not replayed after
+** an answer may have been lost (bReplay 0). The answer and any message are cleaned of control
+** characters and the token. */
+static void testFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  Apify *p = (Apify*)sqlite3_user_data(ctx);
+  OneCall one;
+  char *zPath = 0, *zErr = 0;
+  const char *zId;
+  int rc;
+  (void)argc;
+  if( !calledSafely(ctx) ) return;
+  if( sqlite3_value_type(argv[0])!=SQLITE_TEXT || sqlite3_value_bytes(argv[0])==0 ){
+    zErr = sqlite3_mprintf("apify: apify_test_webhook needs a webhook id (non-empty text), not %s",
+                           sqlite3_value_type(argv[0])==SQLITE_NULL ? "NULL" :
+                           sqlite3_value_type(argv[0])==SQLITE_TEXT ? "''" :
+                           sqlite3_value_type(argv[0])==SQLITE_INTEGER ? "an integer" :
+                           sqlite3_value_type(argv[0])==SQLITE_FLOAT ? "a real" : "a blob");
+    if( zErr ) sqlite3_result_error(ctx, zErr, -1); else sqlite3_result_error_nomem(ctx);
+    sqlite3_free(zErr);
+    return;
+  }
+  memset(&one, 0, sizeof(one));
+  one.db = sqlite3_context_db_handle(ctx);
+  zId = (const char*)sqlite3_value_text(argv[0]);
+  rc = zId && (zPath = apifyPath("/v2/webhooks/", zId, "/test"))!=0 ? SQLITE_OK : SQLITE_NOMEM;
+  if( rc==SQLITE_OK ) rc = apifyReady(p, &zErr);
+  if( rc==SQLITE_OK ){
+    one.call.zMethod = "POST";
+    one.call.zPath = zPath;
+    one.call.bReplay = 0;      /* a second POST would be a second test dispatch */
+    rc = apifyHttpSend(p->pHttp, one.db, &p->cfg, 1, oneNext, oneDone, &one);
+  }
+  if( rc==SQLITE_OK && one.zData ){
+    char *zOut = apifyTextClean(one.zData, -1, p->cfg.zToken, 1);
+    if( zOut ){
+      sqlite3_result_text(ctx, zOut, -1, sqlite3_free);
+      sqlite3_result_subtype(ctx, JSON_SUBTYPE);
+    }else{
+      rc = SQLITE_NOMEM;
+    }
+  }else if( rc==SQLITE_OK ){
+    char *zWhy = apifyFailure(&p->cfg, &one.call, one.zType, one.zMsg);
+    zErr = zWhy ? apifyTextClean(zWhy, -1, p->cfg.zToken, 0) : 0;
+    sqlite3_free(zWhy);
+    rc = zErr ? SQLITE_ERROR : SQLITE_NOMEM;
+  }
+  if( rc==SQLITE_NOMEM ) sqlite3_result_error_nomem(ctx);
+  else if( rc==SQLITE_INTERRUPT ){
+    sqlite3_result_error(ctx, "apify: interrupted", -1);
+    sqlite3_result_error_code(ctx, rc);
+  }else if( rc!=SQLITE_OK ){
+    sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errstr(rc), -1);
+  }
+  apifyCallReset(&one.call);
+  sqlite3_free(one.zData);
+  sqlite3_free(one.zType);
+  sqlite3_free(one.zMsg);
+  sqlite3_free(zPath);
   sqlite3_free(zErr);
 }
 
@@ -523,6 +588,7 @@ int sqlite3_apify_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines 
     void (*xFunc)(sqlite3_context*, int, sqlite3_value**);
   } aFunc[] = {
     { "apify_create_webhook", 1, SQLITE_DIRECTONLY, createFunc },
+    { "apify_test_webhook",   1, SQLITE_DIRECTONLY, testFunc },
     { "apify_config",         0, SQLITE_DIRECTONLY, configFunc },
     { "apify_config",         1, SQLITE_DIRECTONLY, configFunc },
     { "apify_config",         2, SQLITE_DIRECTONLY, configFunc },
@@ -546,6 +612,7 @@ int sqlite3_apify_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines 
                                     apifyUnref);
   }
   if( rc==SQLITE_OK ) rc = apifyVtabRegister(db, p);
+  if( rc==SQLITE_OK ) rc = apifyRemoteRegister(db, p);
   apifyUnref(p);   /* the registrations hold what is needed from here on */
   return rc;
 }

@@ -9,6 +9,7 @@
 **   vtab.c       the apify_webhooks virtual table (queue in xUpdate, send in xSync)
 **   store.c      the records of each table (real tables) and the sealed queue of a transaction
 **   trust.c      the safety model: MACs, server text cleaned, what a schema may not do
+**   remote.c     the account as tables: apify_remote_webhooks, apify_webhook_dispatches
 **
 ** Only apify.c says SQLITE_EXTENSION_INIT1; every other file includes this header, which says
 ** SQLITE_EXTENSION_INIT3, so all of them call SQLite through the same routine table.
@@ -362,5 +363,17 @@ char *apifyQualified(const char *zSql, const char *zTable);
 ** vtab.c: register the apify_webhooks module on db; the module holds a reference to p.
 */
 int apifyVtabRegister(sqlite3 *db, Apify *p);
+
+/* ---------------------------------------------------------------------------------------------
+** remote.c: the read-only tables of the account, paged through the API's list endpoints.
+*/
+
+/* Register apify_remote_webhooks and apify_webhook_dispatches on db; each holds a reference. */
+int apifyRemoteRegister(sqlite3 *db, Apify *p);
+
+/* zPrefix, then zPart percent-encoded as one path segment (all but A-Z a-z 0-9 - . _ ~), then
+** zSuffix: apifyPath("/v2/webhooks/", zId, "/test"). sqlite3_malloc'd; NULL when out of
+** memory. */
+char *apifyPath(const char *zPrefix, const char *zPart, const char *zSuffix);
 
 #endif /* APIFY_H */

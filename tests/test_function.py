@@ -294,12 +294,12 @@ class Registration(unittest.TestCase):
     def test_what_the_extension_registers(self):
         r = shell("SELECT name, narg, flags & 0x80000 <> 0 FROM pragma_function_list"
                   " WHERE name LIKE 'apify%' ORDER BY name, narg;\n"
-                  "SELECT name FROM pragma_module_list WHERE name LIKE 'apify%';\n")
+                  "SELECT name FROM pragma_module_list WHERE name LIKE 'apify%' ORDER BY name;\n")
         self.assertEqual(r.lines, [
             "apify_config|0|1", "apify_config|1|1", "apify_config|2|1",
             "apify_create_webhook|1|1", "apify_dry_run|1|0", "apify_preview_dispatch|1|0",
-            "apify_preview_dispatch|2|0", "apify_version|0|0",
-            "apify_webhooks"], r)
+            "apify_preview_dispatch|2|0", "apify_test_webhook|1|1", "apify_version|0|0",
+            "apify_remote_webhooks", "apify_webhook_dispatches", "apify_webhooks"], r)
 
     def test_only_the_entry_point_is_exported(self):
         nm = subprocess.run(["nm", "-D", "--defined-only", str(EXT) + ".so"],

@@ -5,7 +5,8 @@
 ** token, INSERT INTO apify_webhooks of valid rows (no token: the commit fails), of invalid rows
 ** and in savepoints, SELECT from an empty and a filled store, CREATE VIRTUAL TABLE and DROP
 ** TABLE. With APIFY_TEST_BASE_URL set (tests/run.py starts an emulator and sets it; token
-** "test-token") the sending paths too: apify_create_webhook() and INSERTs that post at commit.
+** "test-token") the sending paths too: apify_create_webhook() and INSERTs that post at commit,
+** apify_remote_webhooks, apify_webhook_dispatches and apify_test_webhook().
 **
 **   make build/test_alloc && build/test_alloc         (APIFY_ALLOC_VERBOSE=1: runs per case)
 **
@@ -250,6 +251,26 @@ static const Case aCase[] = {
     /* failed before, and pending after an interrupted run: both sent now */
     ROW_COLS ", idempotency_key) VALUES ('https://example.com/2', '[\"TEST\"]', 'a', 'k2'),"
       " ('https://example.com/3', '[\"TEST\"]', 'a', 'k3')",
+    0 } },
+  { "the account's tables, refused before sending", 0, 1, 0, {
+    "SELECT * FROM apify_remote_webhooks",
+    "SELECT * FROM apify_webhook_dispatches('x')",
+    "SELECT count(*) FROM apify_webhook_dispatches(NULL)",
+    "SELECT apify_test_webhook('x')",
+    "SELECT apify_test_webhook(NULL)",
+    0 } },
+  /* A webhook of the account, allocRemote: read through its actor's list, tested (its
+  ** dispatches grow from run to run, so their list is not read here: the tables share every
+  ** method but xFilter's choice of path), and an unknown webhook's log. */
+  { "the account's tables, read", 1, 1,
+    "SELECT apify_create_webhook('{\"requestUrl\":\"https://example.com/remote\","
+    "\"eventTypes\":[\"TEST\"],\"condition\":{\"actorId\":\"allocRemote\"},"
+    "\"idempotencyKey\":\"alloc-remote\"}')", {
+    "SELECT id IS NOT NULL, length(webhook)>0, event_types, actor_id, total_dispatches>=0"
+      " FROM apify_remote_webhooks WHERE actor_id='allocRemote'",
+    "SELECT apify_test_webhook(id)->>'eventType' FROM apify_remote_webhooks"
+      " WHERE actor_id='allocRemote'",
+    "SELECT count(*) FROM apify_webhook_dispatches('nope')",
     0 } },
 };
 #define N_CASE (int)(sizeof(aCase)/sizeof(aCase[0]))
