@@ -25,8 +25,8 @@
 --
 -- The token is read from the environment: it never appears in SQL, nor in the database file.
 -- The file can be run again on the same database: what exists already is kept, except that the
--- webhooks of the retired actors, deleted in step 12, are created again by step 5 and deleted
--- again (their rows' INSERT means "this webhook should exist").
+-- webhooks of the retired actors, deleted in step 12, are made again by the INSERTs of steps 5
+-- and 10 (an INSERT says "this webhook should exist"), fixed again in step 11 and deleted again.
 
 .mode box
 
@@ -183,8 +183,7 @@ SELECT d ->> '$.eventType' AS event_type, d ->> '$.status' AS status,
 
 .print ''
 .print '== 16. Both actors ran; one endpoint answered 500: the dispatch log says FAILED'
-SELECT webhook_id, event_type, status, response_status
-  FROM apify_webhook_dispatches ORDER BY created_at;
+SELECT webhook_id, event_type, status, response_status FROM apify_webhook_dispatches;
 SELECT webhook_id, status, response_status, calls ->> '$[0].responseBody' AS answer,
        error_message
   FROM apify_webhook_dispatches WHERE status = 'FAILED';

@@ -290,11 +290,13 @@ def main():
         try:
             for i, (header, body) in enumerate(story):
                 last = i == len(story) - 1
+                # The shell has printed this step's header and waits: the runs happen now,
+                # before the step's SQL reads what they left.
+                if header is not None and header.startswith(".print '" + RUNS_STEP):
+                    runs()
                 # Send this step and the next header; the next header's output marks the end
                 # of this step, so no line is added to the script and line numbers stay true.
                 term.send("".join(body) + ("" if last else story[i + 1][0]))
-                if header is not None and header.startswith(".print '" + RUNS_STEP):
-                    runs()
                 if last:
                     term.close_input()
                 deadline = time.monotonic() + STEP_TIMEOUT

@@ -74,10 +74,60 @@ DEMO_STORY = [
     "   [emulator: 0 POST /v2/webhooks in this step, 10 in all; 10 webhooks exist]",
     "== 9. Reports and views read the store table, apify_webhooks_store",
     "│ zillow-listings           │ created │",
-    "│ apify_webhooks_store        │ table │",
+    # The store and its index, nothing else: the queue lives in TEMP.
+    "├─────────────────────────────┼───────┤\n"
+    "│ apify_webhooks_store        │ table │\n"
+    "│ apify_webhooks_store_status │ index │\n"
+    "└",
     "Parse error near line ",
     ': unsafe use of virtual table "apify_webhooks"',
-    "The emulator received 10 POST /v2/webhooks in all and holds 10 webhooks; it stops now.",
+    "== 10. Alerts for failed runs of three actors",
+    "│ created │ https://alerts.exmaple.com/youtube-comments       │",
+    "   [emulator: 3 POST /v2/webhooks in this step, 13 in all; 13 webhooks exist]",
+    "== 11. UPDATE fixes the typo: one PUT /v2/webhooks/{id} per row at commit",
+    "│ created │ update    │ https://alerts.example.com/amazon-product-scraper │ 200         │",
+    "   [emulator: 0 POST /v2/webhooks in this step, 13 in all; 3 PUT /v2/webhooks/{id} in this"
+    " step; 13 webhooks exist]",
+    "== 12. Retired actors: DELETE sends DELETE /v2/webhooks/{id} at commit",
+    "│ 0        │",
+    "│ deleted │ delete    │ 3       │",
+    "   [emulator: 0 POST /v2/webhooks in this step, 13 in all; 3 DELETE /v2/webhooks/{id} in"
+    " this step; 10 webhooks exist]",
+    "== 13. Your own endpoints",
+    "/hooks/website-content-crawler │",
+    "/down/linkedin-jobs-monitor    │",
+    "   [emulator: 0 POST /v2/webhooks in this step, 13 in all; 2 PUT /v2/webhooks/{id} in this"
+    " step; 10 webhooks exist]",
+    "== 14. What the endpoint will receive, offline: apify_preview_dispatch()",
+    "request = POST http://127.0.0.1:",
+    'headers = {"X-Demo":"apify-sqlite","Content-Type":"application/json",',
+    'payload = {"runId": "7wKpQzR3mXn8YtBvL", "status": "SUCCEEDED", "datasetId":'
+    ' "bPk2nTq9LwXe4RzCy"}',
+    "   [emulator: 0 POST /v2/webhooks in this step, 13 in all; 10 webhooks exist]",
+    "== 15. A test delivery: apify_test_webhook()",
+    "│ TEST       │ SUCCEEDED │ 200             │",
+    "   [receiver: POST /hooks/website-content-crawler, answered 200; what arrived:]\n"
+    "   |  X-Demo: apify-sqlite\n"
+    "   |  Content-Type: application/json\n"
+    "   |  X-Apify-Webhook: ",
+    "   |  X-Apify-Request-Origin: APIFY\n"
+    '   |  {"runId": "TestRunIdAbcdefgh", "status": "SUCCEEDED", "datasetId": "TestDatasetIdAbcd"}',
+    "   [emulator: 0 POST /v2/webhooks in this step, 13 in all; 1 POST /v2/webhooks/{id}/test in"
+    " this step; 10 webhooks exist]",
+    "== 16. Both actors ran; one endpoint answered 500",
+    "   [emulator: a run of XwOADhUViWuyvwYmu succeeded (POST /_emulator/events): 1 dispatch]\n"
+    "   [receiver: POST /hooks/website-content-crawler, answered 200; what arrived:]",
+    '   |  {"runId": "RunWccDemo0000001", "status": "SUCCEEDED", "datasetId": "DatasetDemo000001"}',
+    "   [emulator: a run of 2GuX9KZTANhv2PMXo succeeded (POST /_emulator/events): 1 dispatch]\n"
+    "   [receiver: POST /down/linkedin-jobs-monitor, answered 500; what arrived:]",
+    '   |  {"runId": "RunLjmDemo0000001", "status": "SUCCEEDED", "datasetId": "DatasetDemo000001"}',
+    "│ TEST                │ SUCCEEDED │ 200             │",
+    "│ ACTOR.RUN.SUCCEEDED │ SUCCEEDED │ 200             │",
+    "│ ACTOR.RUN.SUCCEEDED │ FAILED    │ 500             │",
+    "│ FAILED │ 500             │ receiver is down │               │\n└",
+    "The emulator received 13 POST /v2/webhooks, 5 PUT /v2/webhooks/{id}, 3 DELETE"
+    " /v2/webhooks/{id}, 1 POST /v2/webhooks/{id}/test, 2 GET /v2/webhook-dispatches in all and"
+    " holds 10 webhooks; it stops now.",
 ]
 
 
@@ -237,8 +287,14 @@ class SqlFiles(EmulatorCase):
         self.assertIn('apify: row 2: eventTypes[0]: "ACTOR.RUN.SUCCEDED"', err)
         self.assertIn('unsafe use of virtual table "apify_webhooks"', err)
         self.assertEqual(err.count("error"), 2, err)
-        self.assertEqual(len(self.emu.posts()), 10)
+        self.assertEqual(len(self.emu.posts()), 13)
         self.assertEqual(len(self.emu.webhooks()), 10)
+        methods = [e["method"] for e in self.emu.log()]
+        self.assertEqual((methods.count("PUT"), methods.count("DELETE")), (5, 3))
+        # Without make demo's receiver, the endpoints are example.com's: never contacted.
+        self.assertIn("== 16. Both actors ran", out)
+        tests = [d for d in self.emu.dispatches() if d["eventType"] == "TEST"]
+        self.assertEqual([(d["status"], d["sent"]) for d in tests], [("FAILED", False)])
 
 
 class Demo(unittest.TestCase):
