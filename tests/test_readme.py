@@ -242,7 +242,8 @@ class SqlFiles(EmulatorCase):
 
     def test_every_example_runs_without_an_error_and_creates_its_webhooks(self):
         for path in sorted(SQL_DIR.glob("*.sql")):
-            if path.name in ("demo.sql", "retry_failed.sql", "dry_run.sql"):
+            if path.name in ("demo.sql", "retry_failed.sql", "dry_run.sql",
+                             "preview_and_test.sql"):
                 continue
             with self.subTest(file=path.name):
                 self.emu.reset()
@@ -280,6 +281,46 @@ class SqlFiles(EmulatorCase):
         self.assertIn("│ created │ 3    │", out.split("Outcomes now:")[1])
         self.assertEqual(len(self.emu.posts()) - before, 2)
         self.assertEqual(len(self.emu.webhooks()), 3)
+
+    def test_preview_and_test_tests_each_webhook_once_and_lists_what_failed(self):
+        from tests.demo import Receiver
+        from tests.harness import shell
+        with Receiver() as receiver:
+            made = shell("INSERT INTO apify_webhooks(request_url, event_types, actor_id) VALUES"
+                         f" ('{receiver.url}/hooks/ok', '[\"ACTOR.RUN.SUCCEEDED\"]',"
+                         " 'OkActorIdAbcdefg'),"
+                         f" ('{receiver.url}/down/broken', '[\"ACTOR.RUN.SUCCEEDED\"]',"
+                         " 'DownActorIdAbcde');\n"
+                         "SELECT id FROM apify_webhooks ORDER BY rowid;\n", self.emu, self.db)
+            self.assertEqual((made.rc, made.err), (0, ""), made)
+            ok_id, down_id = made.lines
+            for run in (1, 2):
+                with self.subTest(run=run):
+                    rc, out, err = self.run_file("preview_and_test.sql")
+                    self.assertEqual((rc, err), (0, ""), out)
+                    hooks = self.emu.webhooks()
+                    self.assertEqual(len(hooks), 4, "the two samples are created once")
+                    samples = sorted(h["id"] for h in hooks if h["id"] not in (ok_id, down_id))
+                    # Every webhook previewed, with its own id, then tested exactly once.
+                    preview, failed = out.split("What failed (or is still being delivered):")
+                    for hook in hooks:
+                        self.assertIn(f'"X-Apify-Webhook":"{hook["id"]}"', preview)
+                    tests = [e["path"] for e in self.emu.log() if e["path"].endswith("/test")]
+                    self.assertEqual(sorted(tests), sorted(
+                        [f"/v2/webhooks/{h['id']}/test" for h in hooks] * run))
+                    self.assertIn("│ 4        │ 4               │", preview)
+                    got = receiver.take()
+                    self.assertEqual(sorted(path for path, _, _, _ in got),
+                                     ["/down/broken", "/hooks/ok"])
+                    # What failed: the endpoint that answered 500 and the two samples, which
+                    # the emulator does not deliver (not loopback); not the one that got 200.
+                    self.assertNotIn(ok_id, failed)
+                    self.assertRegex(failed, rf"│ {down_id} │ {re.escape(receiver.url)}"
+                                             r"/down/broken +│ FAILED │ 500 +│ receiver is down │")
+                    for sample in samples:
+                        self.assertRegex(failed, rf"│ {sample} │ https://hooks\.example\.com/"
+                                                 r"preview/\w+ +│ FAILED │ +│ +│ not delivered")
+                    self.assertEqual(failed.count("│ FAILED │"), 3, failed)
 
     def test_demo_sql_tells_its_story_in_the_shell(self):
         rc, out, err = self.run_file("demo.sql")
