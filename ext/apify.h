@@ -89,6 +89,19 @@ char *apifyFailure(const ApifyConfig *pCfg, const ApifyCall *pCall,
 ** request.c: the only file that knows the Apify request rules.
 */
 
+/* Messages, shared with template.c. apifyErrorf sets *pzErr like sqlite3_mprintf() and returns
+** SQLITE_ERROR (SQLITE_NOMEM when it cannot); apifyStrFinish finishes p into *pz (SQLITE_OK or
+** SQLITE_NOMEM); apifyErrorStr finishes the message p into *pzErr (SQLITE_ERROR or SQLITE_NOMEM);
+** apifyAppendList appends names separated by commas; apifyAppendQuoted appends z[0..n) (n<0: to
+** its NUL) in double quotes, cut after QUOTE_CHARS characters, control characters as spaces;
+** apifyNameIndex is the index of z[0..n) in azName[0..nName), or -1. */
+int apifyErrorf(char **pzErr, const char *zFmt, ...);
+int apifyStrFinish(sqlite3_str *p, char **pz);
+int apifyErrorStr(char **pzErr, sqlite3_str *p);
+void apifyAppendList(sqlite3_str *p, const char *const *azName, int nName);
+void apifyAppendQuoted(sqlite3_str *p, const char *z, int n);
+int apifyNameIndex(const char *z, int n, const char *const *azName, int nName);
+
 /* The statements the rules run, kept prepared for one connection. Every function below takes
 ** one, or NULL to prepare each statement per call. Close it before the connection closes (the
 ** virtual table keeps one and closes it in xDisconnect). */

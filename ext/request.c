@@ -143,7 +143,7 @@ struct Webhook {
 
 /* Set *pzErr to a message formatted like sqlite3_mprintf(). Returns SQLITE_ERROR, or
 ** SQLITE_NOMEM when the message cannot be made. */
-static int errorf(char **pzErr, const char *zFmt, ...){
+int apifyErrorf(char **pzErr, const char *zFmt, ...){
   va_list ap;
   va_start(ap, zFmt);
   *pzErr = sqlite3_vmprintf(zFmt, ap);
@@ -152,7 +152,7 @@ static int errorf(char **pzErr, const char *zFmt, ...){
 }
 
 /* Finish the (non-empty) text p into *pz. SQLITE_OK, or SQLITE_NOMEM and *pz NULL. */
-static int strFinish(sqlite3_str *p, char **pz){
+int apifyStrFinish(sqlite3_str *p, char **pz){
   int rc = sqlite3_str_errcode(p)==SQLITE_OK ? SQLITE_OK : SQLITE_NOMEM;
   *pz = sqlite3_str_finish(p);
   if( rc!=SQLITE_OK || *pz==0 ){
@@ -164,19 +164,19 @@ static int strFinish(sqlite3_str *p, char **pz){
 }
 
 /* Finish the message p into *pzErr. Returns SQLITE_ERROR, or SQLITE_NOMEM. */
-static int errorStr(char **pzErr, sqlite3_str *p){
-  return strFinish(p, pzErr)==SQLITE_OK ? SQLITE_ERROR : SQLITE_NOMEM;
+int apifyErrorStr(char **pzErr, sqlite3_str *p){
+  return apifyStrFinish(p, pzErr)==SQLITE_OK ? SQLITE_ERROR : SQLITE_NOMEM;
 }
 
 /* Append the names azName[0..nName) to p, separated by commas. */
-static void appendList(sqlite3_str *p, const char *const *azName, int nName){
+void apifyAppendList(sqlite3_str *p, const char *const *azName, int nName){
   int i;
   for(i=0; i<nName; i++) sqlite3_str_appendf(p, "%s%s", i ? ", " : "", azName[i]);
 }
 
 /* Append z[0..n) (n<0: up to its NUL) to p in double quotes, cut after QUOTE_CHARS characters
 ** with "...", control characters shown as spaces: a message stays one short line. */
-static void appendQuoted(sqlite3_str *p, const char *z, int n){
+void apifyAppendQuoted(sqlite3_str *p, const char *z, int n){
   int i, nChar = 0;
   if( n<0 ) n = (int)strlen(z);
   sqlite3_str_appendchar(p, 1, '"');
@@ -189,7 +189,7 @@ static void appendQuoted(sqlite3_str *p, const char *z, int n){
 }
 
 /* Index of z[0..n) in azName[0..nName), or -1. */
-static int nameIndex(const char *z, int n, const char *const *azName, int nName){
+int apifyNameIndex(const char *z, int n, const char *const *azName, int nName){
   int i;
   for(i=0; i<nName; i++){
     if( (int)strlen(azName[i])==n && memcmp(z, azName[i], (size_t)n)==0 ) return i;
@@ -239,14 +239,14 @@ static int errorUnknown(char **pzErr, const char *zWhere, const char *zKey, int 
   sqlite3_str *p = sqlite3_str_new(0);
   int i = nameNearest(zKey, azName, nName);
   sqlite3_str_appendf(p, "apify: %sunknown field ", zWhere);
-  appendQuoted(p, zKey, nKey);
+  apifyAppendQuoted(p, zKey, nKey);
   if( i>=0 ){
     sqlite3_str_appendf(p, "; did you mean \"%s\"?", azName[i]);
   }else{
     sqlite3_str_appendall(p, "; known fields: ");
-    appendList(p, azName, nName);
+    apifyAppendList(p, azName, nName);
   }
-  return errorStr(pzErr, p);
+  return apifyErrorStr(pzErr, p);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -388,13 +388,13 @@ static int webhookRead(sqlite3 *db, ApifyRules *pRules, const char *zJson, int n
     const char *zKey = (const char*)sqlite3_column_text(pStmt, 0);
     int nKey = sqlite3_column_bytes(pStmt, 0);
     int eType = jsonType(sqlite3_column_text(pStmt, 1));
-    int i = zKey ? nameIndex(zKey, nKey, azField, N_FIELD) : -1;
+    int i = zKey ? apifyNameIndex(zKey, nKey, azField, N_FIELD) : -1;
     if( zKey==0 || eType==JT_INVALID ){
       rc = SQLITE_NOMEM;
     }else if( i<0 ){
       rc = errorUnknown(pzErr, "", zKey, nKey, azField, N_FIELD);
     }else if( p->apVal[i] ){
-      rc = errorf(pzErr, "apify: field \"%s\" appears twice", azField[i]);
+      rc = apifyErrorf(pzErr, "apify: field \"%s\" appears twice", azField[i]);
     }else{
       p->aType[i] = eType;
       p->apVal[i] = sqlite3_value_dup(sqlite3_column_value(pStmt, 2));
@@ -418,9 +418,9 @@ static int webhookCheckTypes(const Webhook *p, char **pzErr){
     int eType = p->aType[i]==JT_FALSE ? JT_TRUE : p->aType[i];
     int bRequired = i<=F_CONDITION;
     if( eType==JT_NULL && bRequired ){
-      rc = errorf(pzErr, "apify: %s is required", azField[i]);
+      rc = apifyErrorf(pzErr, "apify: %s is required", azField[i]);
     }else if( eType!=JT_NULL && eType!=aFieldType[i] ){
-      rc = errorf(pzErr, "apify: %s must be %s%s, not %s", azField[i], azTypeName[aFieldType[i]],
+      rc = apifyErrorf(pzErr, "apify: %s must be %s%s, not %s", azField[i], azTypeName[aFieldType[i]],
                   bRequired ? "" : " or null", azTypeName[p->aType[i]]);
     }
   }
@@ -441,9 +441,9 @@ static int urlCheck(sqlite3_value *pVal, char **pzErr){
   if( rc==SQLITE_ERROR ){
     sqlite3_str *p = sqlite3_str_new(0);
     sqlite3_str_appendall(p, "apify: requestUrl ");
-    appendQuoted(p, zUrl, nUrl);
+    apifyAppendQuoted(p, zUrl, nUrl);
     sqlite3_str_appendall(p, " must be an absolute http or https URL");
-    rc = errorStr(pzErr, p);
+    rc = apifyErrorStr(pzErr, p);
   }
   sqlite3_free(zScheme);
   return rc;
@@ -466,26 +466,26 @@ static int eventsCheck(sqlite3 *db, ApifyRules *pRules, sqlite3_value *pArr, cha
     if( eType==JT_INVALID || (eType==JT_TEXT && zEvent==0) ){
       rc = SQLITE_NOMEM;
     }else if( eType!=JT_TEXT ){
-      rc = errorf(pzErr, "apify: eventTypes[%d] must be a string, not %s",
+      rc = apifyErrorf(pzErr, "apify: eventTypes[%d] must be a string, not %s",
                   nEvent, azTypeName[eType]);
-    }else if( nameIndex(zEvent, nByte, azEvent, COUNT(azEvent))<0 ){
+    }else if( apifyNameIndex(zEvent, nByte, azEvent, COUNT(azEvent))<0 ){
       sqlite3_str *p = sqlite3_str_new(0);
       int i = nameNearest(zEvent, azEvent, COUNT(azEvent));
       sqlite3_str_appendf(p, "apify: eventTypes[%d]: ", nEvent);
-      appendQuoted(p, zEvent, nByte);
+      apifyAppendQuoted(p, zEvent, nByte);
       sqlite3_str_appendall(p, " is not an event type");
       if( i>=0 ){
         sqlite3_str_appendf(p, "; did you mean \"%s\"?", azEvent[i]);
       }else{
         sqlite3_str_appendall(p, "; event types: ");
-        appendList(p, azEvent, COUNT(azEvent));
+        apifyAppendList(p, azEvent, COUNT(azEvent));
       }
-      rc = errorStr(pzErr, p);
+      rc = apifyErrorStr(pzErr, p);
     }
     nEvent++;
   }
   rc = sqlFinish(pRules, pStmt, rc);
-  if( rc==SQLITE_OK && nEvent==0 ) rc = errorf(pzErr, "apify: eventTypes must not be empty");
+  if( rc==SQLITE_OK && nEvent==0 ) rc = apifyErrorf(pzErr, "apify: eventTypes must not be empty");
   return rc;
 }
 
@@ -500,18 +500,18 @@ static int conditionRead(sqlite3 *db, ApifyRules *pRules, Webhook *p, char **pzE
     const char *zKey = (const char*)sqlite3_column_text(pStmt, 0);
     int nKey = sqlite3_column_bytes(pStmt, 0);
     int eType = jsonType(sqlite3_column_text(pStmt, 1));
-    int i = zKey ? nameIndex(zKey, nKey, azCondition, COUNT(azCondition)) : -1;
+    int i = zKey ? apifyNameIndex(zKey, nKey, azCondition, COUNT(azCondition)) : -1;
     if( zKey==0 || eType==JT_INVALID ){
       rc = SQLITE_NOMEM;
     }else if( i<0 ){
       rc = errorUnknown(pzErr, "condition: ", zKey, nKey, azCondition, COUNT(azCondition));
     }else if( mSeen & (1u<<i) ){
-      rc = errorf(pzErr, "apify: condition: field \"%s\" appears twice", azCondition[i]);
+      rc = apifyErrorf(pzErr, "apify: condition: field \"%s\" appears twice", azCondition[i]);
     }else if( eType!=JT_TEXT && eType!=JT_NULL ){
-      rc = errorf(pzErr, "apify: condition.%s must be a non-empty string, not %s",
+      rc = apifyErrorf(pzErr, "apify: condition.%s must be a non-empty string, not %s",
                   azCondition[i], azTypeName[eType]);
     }else if( eType==JT_TEXT && sqlite3_column_bytes(pStmt, 2)==0 ){
-      rc = errorf(pzErr, "apify: condition.%s must be a non-empty string", azCondition[i]);
+      rc = apifyErrorf(pzErr, "apify: condition.%s must be a non-empty string", azCondition[i]);
     }else if( eType==JT_TEXT ){
       p->apCond[i] = sqlite3_value_dup(sqlite3_column_value(pStmt, 2));
       if( p->apCond[i]==0 ) rc = SQLITE_NOMEM;
@@ -520,7 +520,7 @@ static int conditionRead(sqlite3 *db, ApifyRules *pRules, Webhook *p, char **pzE
   }
   rc = sqlFinish(pRules, pStmt, rc);
   if( rc==SQLITE_OK && !p->apCond[0] && !p->apCond[1] && !p->apCond[2] ){
-    rc = errorf(pzErr, "apify: condition must name actorId, actorTaskId or actorRunId");
+    rc = apifyErrorf(pzErr, "apify: condition must name actorId, actorTaskId or actorRunId");
   }
   return rc;
 }
@@ -538,7 +538,7 @@ static int webhookCheckValues(sqlite3 *db, ApifyRules *pRules, Webhook *p, char 
     if( zKey==0 ){
       rc = SQLITE_NOMEM;
     }else if( nChar<1 || nChar>APIFY_MAX_KEY ){
-      rc = errorf(pzErr, "apify: idempotencyKey must be 1 to %d characters, not %d",
+      rc = apifyErrorf(pzErr, "apify: idempotencyKey must be 1 to %d characters, not %d",
                   APIFY_MAX_KEY, nChar);
     }
   }
@@ -583,12 +583,12 @@ static int keyDerive(const char *zBody, int nBody, char **pzKey, char **pzErr){
   unsigned int i, nHash = 0;
   int rc = SQLITE_OK;
   if( !EVP_Digest(zBody, (size_t)nBody, aHash, &nHash, EVP_sha256(), 0) ){
-    rc = errorf(pzErr, "apify: cannot compute a SHA-256 with OpenSSL");
+    rc = apifyErrorf(pzErr, "apify: cannot compute a SHA-256 with OpenSSL");
   }else{
     sqlite3_str *p = sqlite3_str_new(0);
     sqlite3_str_appendall(p, "apify-sqlite-");
     for(i=0; i<nHash; i++) sqlite3_str_appendf(p, "%02x", aHash[i]);
-    rc = strFinish(p, pzKey);
+    rc = apifyStrFinish(p, pzKey);
   }
   return rc;
 }
@@ -605,22 +605,22 @@ static int requestBuild(sqlite3 *db, ApifyRules *pRules, const char *zJson, int 
   if( zJson && n<0 ) n = (int)strlen(zJson);
   iBad = zJson ? utf8Bad((const unsigned char*)zJson, n) : n;
   if( zJson==0 ){
-    rc = errorf(pzErr, "apify: the webhook is NULL; pass a JSON object");
+    rc = apifyErrorf(pzErr, "apify: the webhook is NULL; pass a JSON object");
   }else if( iBad<n && zJson[iBad]==0 ){
-    rc = errorf(pzErr, "apify: the webhook contains a NUL byte at byte %d", iBad);
+    rc = apifyErrorf(pzErr, "apify: the webhook contains a NUL byte at byte %d", iBad);
   }else if( iBad<n && zJson[iBad]=='\\' ){
-    rc = errorf(pzErr, "apify: the webhook contains a NUL character (\\u0000) at byte %d", iBad);
+    rc = apifyErrorf(pzErr, "apify: the webhook contains a NUL character (\\u0000) at byte %d", iBad);
   }else if( iBad<n ){
-    rc = errorf(pzErr, "apify: the webhook is not valid UTF-8 (byte %d)", iBad);
+    rc = apifyErrorf(pzErr, "apify: the webhook is not valid UTF-8 (byte %d)", iBad);
   }
   if( rc==SQLITE_OK ) rc = jsonTypeOf(db, pRules, zJson, n, &eType);
   if( rc==SQLITE_OK && eType==JT_INVALID ){
     sqlite3_str *p = sqlite3_str_new(0);
     sqlite3_str_appendall(p, "apify: the webhook is not valid JSON: ");
-    appendQuoted(p, zJson, n);
-    rc = errorStr(pzErr, p);
+    apifyAppendQuoted(p, zJson, n);
+    rc = apifyErrorStr(pzErr, p);
   }else if( rc==SQLITE_OK && eType!=JT_OBJECT ){
-    rc = errorf(pzErr, "apify: the webhook must be a JSON object, not %s", azTypeName[eType]);
+    rc = apifyErrorf(pzErr, "apify: the webhook must be a JSON object, not %s", azTypeName[eType]);
   }
   if( rc==SQLITE_OK ) rc = webhookRead(db, pRules, zJson, n, &w, pzErr);
   if( rc==SQLITE_OK ) rc = webhookCheckTypes(&w, pzErr);
@@ -637,7 +637,7 @@ static int requestBuild(sqlite3 *db, ApifyRules *pRules, const char *zJson, int 
     if( rc==SQLITE_OK ) rc = bodyBuild(db, pRules, &w, zKey, &zBody, &nBody);
   }
   if( rc==SQLITE_OK && nBody>APIFY_MAX_BODY ){
-    rc = errorf(pzErr, "apify: the request body is %d bytes; the API accepts at most %d",
+    rc = apifyErrorf(pzErr, "apify: the request body is %d bytes; the API accepts at most %d",
                 nBody, APIFY_MAX_BODY);
   }
   if( rc==SQLITE_OK ){
@@ -794,9 +794,9 @@ int apifyReplyRead(sqlite3 *db, ApifyRules *pRules, int httpStatus, const char *
       sqlite3_str_appendall(p, b2xx ? "the answer is not an Apify webhook: "
                              : eType!=JT_INVALID ? "the answer is not an Apify error: "
                              : "the answer is not JSON: ");
-      appendQuoted(p, zBody, -1);
+      apifyAppendQuoted(p, zBody, -1);
     }
-    rc = strFinish(p, pzMsg);
+    rc = apifyStrFinish(p, pzMsg);
   }
   if( rc!=SQLITE_OK ){
     sqlite3_free(*pzData);

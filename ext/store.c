@@ -122,6 +122,7 @@ struct ApifyStore {
 };
 
 static int heardAdd(ApifyStore *p, sqlite3_int64 iSeq, const ApifyOutcomeRow *o);
+static void outcomeBind(sqlite3_stmt *pStmt, int iFirst, const ApifyOutcomeRow *o);
 static int heardReplay(ApifyStore *p);
 static int recordWrite(ApifyStore *p, sqlite3_int64 iSeq, const ApifyOutcomeRow *o);
 
@@ -629,19 +630,7 @@ static int recordWrite(ApifyStore *p, sqlite3_int64 iSeq, const ApifyOutcomeRow 
   sqlite3_stmt *pStmt = stmtGet(p, STMT_RECORD, &rc);
   if( pStmt ){
     sqlite3_bind_int64(pStmt, 1, iSeq);
-    sqlite3_bind_text(pStmt, 2, o->zKey, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 3, o->zOrigin, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 4, o->zRequest, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 5, o->zStatus, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 6, o->zOperation, -1, SQLITE_STATIC);
-    sqlite3_bind_int(pStmt, 7, o->iGeneration);
-    sqlite3_bind_text(pStmt, 8, o->zId, -1, SQLITE_STATIC);
-    if( o->httpStatus ) sqlite3_bind_int(pStmt, 9, o->httpStatus);
-    sqlite3_bind_text(pStmt, 10, o->zLocation, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 11, o->zErrorType, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 12, o->zErrorMessage, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 13, o->zResponse, -1, SQLITE_STATIC);
-    sqlite3_bind_int(pStmt, 14, o->nAttempt);
+    outcomeBind(pStmt, 2, o);
   }
   rc = stmtRun(pStmt, rc);
   /* The MAC over the columns as SQLite now returns them, so that reading computes the same. */
@@ -673,6 +662,22 @@ static int recordWrite(ApifyStore *p, sqlite3_int64 iSeq, const ApifyOutcomeRow 
     }
   }
   return rc;
+}
+
+/* Bind the fields of outcome o to parameters iFirst, iFirst+1, ... of pStmt, in the order key,
+** origin, request, status, operation, generation, id, http_status (NULL for 0), location,
+** error_type, error_message, response, attempts: the store's and the heard outcomes' order. */
+static void outcomeBind(sqlite3_stmt *pStmt, int iFirst, const ApifyOutcomeRow *o){
+  const char *az[] = { o->zKey, o->zOrigin, o->zRequest, o->zStatus, o->zOperation };
+  const char *azAfter[] = { o->zLocation, o->zErrorType, o->zErrorMessage, o->zResponse };
+  int i;
+  for(i=0; i<5; i++) sqlite3_bind_text(pStmt, iFirst+i, az[i], -1, SQLITE_STATIC);
+  sqlite3_bind_int(pStmt, iFirst+5, o->iGeneration);
+  sqlite3_bind_text(pStmt, iFirst+6, o->zId, -1, SQLITE_STATIC);
+  if( o->httpStatus ) sqlite3_bind_int(pStmt, iFirst+7, o->httpStatus);
+  else sqlite3_bind_null(pStmt, iFirst+7);
+  for(i=0; i<4; i++) sqlite3_bind_text(pStmt, iFirst+8+i, azAfter[i], -1, SQLITE_STATIC);
+  sqlite3_bind_int(pStmt, iFirst+12, o->nAttempt);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -739,19 +744,7 @@ static int heardAdd(ApifyStore *p, sqlite3_int64 iSeq, const ApifyOutcomeRow *o)
   if( pStmt ){
     sqlite3_bind_text(pStmt, 1, zTab, -1, SQLITE_STATIC);
     sqlite3_bind_int64(pStmt, 2, iSeq);
-    sqlite3_bind_text(pStmt, 3, o->zKey, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 4, o->zOrigin, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 5, o->zRequest, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 6, o->zStatus, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 7, o->zOperation, -1, SQLITE_STATIC);
-    sqlite3_bind_int(pStmt, 8, o->iGeneration);
-    sqlite3_bind_text(pStmt, 9, o->zId, -1, SQLITE_STATIC);
-    sqlite3_bind_int(pStmt, 10, o->httpStatus);
-    sqlite3_bind_text(pStmt, 11, o->zLocation, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 12, o->zErrorType, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 13, o->zErrorMessage, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 14, o->zResponse, -1, SQLITE_STATIC);
-    sqlite3_bind_int(pStmt, 15, o->nAttempt);
+    outcomeBind(pStmt, 3, o);
     rc = stmtRun(pStmt, rc);
   }
   sqlite3_free(zTab);

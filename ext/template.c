@@ -62,66 +62,9 @@ static const char *const azVariable[] = {
   "userId", "createdAt", "eventType", "eventData", "resource", "globals"
 };
 
-#define QUOTE_CHARS 60   /* characters of a bad value quoted in a message */
 
 /* ------------------------------------------------------------------------------------------ */
-/* Messages and SQL (the same helpers as request.c's, which keeps its own) */
-
-/* Set *pzErr to a message formatted like sqlite3_mprintf(). Returns SQLITE_ERROR, or
-** SQLITE_NOMEM when the message cannot be made. */
-static int errorf(char **pzErr, const char *zFmt, ...){
-  va_list ap;
-  va_start(ap, zFmt);
-  *pzErr = sqlite3_vmprintf(zFmt, ap);
-  va_end(ap);
-  return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
-}
-
-/* Finish the (non-empty) text p into *pz. SQLITE_OK, or SQLITE_NOMEM and *pz NULL. */
-static int strFinish(sqlite3_str *p, char **pz){
-  int rc = sqlite3_str_errcode(p)==SQLITE_OK ? SQLITE_OK : SQLITE_NOMEM;
-  *pz = sqlite3_str_finish(p);
-  if( rc!=SQLITE_OK || *pz==0 ){
-    sqlite3_free(*pz);
-    *pz = 0;
-    rc = SQLITE_NOMEM;
-  }
-  return rc;
-}
-
-/* Finish the message p into *pzErr. Returns SQLITE_ERROR, or SQLITE_NOMEM. */
-static int errorStr(char **pzErr, sqlite3_str *p){
-  return strFinish(p, pzErr)==SQLITE_OK ? SQLITE_ERROR : SQLITE_NOMEM;
-}
-
-/* Append the names azName[0..nName) to p, separated by commas. */
-static void appendList(sqlite3_str *p, const char *const *azName, int nName){
-  int i;
-  for(i=0; i<nName; i++) sqlite3_str_appendf(p, "%s%s", i ? ", " : "", azName[i]);
-}
-
-/* Append z[0..n) (n<0: up to its NUL) to p in double quotes, cut after QUOTE_CHARS characters
-** with "...", control characters shown as spaces: a message stays one short line. */
-static void appendQuoted(sqlite3_str *p, const char *z, int n){
-  int i, nChar = 0;
-  if( n<0 ) n = (int)strlen(z);
-  sqlite3_str_appendchar(p, 1, '"');
-  for(i=0; i<n; i++){
-    unsigned char c = (unsigned char)z[i];
-    if( (c & 0xc0)!=0x80 && nChar++==QUOTE_CHARS ) break;
-    sqlite3_str_appendchar(p, 1, (char)(c<0x20 ? ' ' : c));
-  }
-  sqlite3_str_appendall(p, i<n ? "...\"" : "\"");
-}
-
-/* Index of z[0..n) in azName[0..nName), or -1. */
-static int nameIndex(const char *z, int n, const char *const *azName, int nName){
-  int i;
-  for(i=0; i<nName; i++){
-    if( (int)strlen(azName[i])==n && memcmp(z, azName[i], (size_t)n)==0 ) return i;
-  }
-  return -1;
-}
+/* SQL (the message helpers are request.c's: apify.h) */
 
 /* The JT_ value of a type named by json_type(), JT_INVALID for NULL. */
 static int jsonType(const unsigned char *zType){
@@ -174,15 +117,15 @@ static int templateVar(const char *zField, const char *z, int n, char **pzErr){
   while( nName>0 && isBlank(zName[nName-1]) ) nName--;
   while( nHead<nName && zName[nHead]!='.' ) nHead++;
   while( i<nName && isNameChar(zName[i], 1) ) i++;
-  if( nName>0 && i==nName && nameIndex(zName, nHead, azVariable, COUNT(azVariable))>=0 ){
+  if( nName>0 && i==nName && apifyNameIndex(zName, nHead, azVariable, COUNT(azVariable))>=0 ){
     return SQLITE_OK;
   }
   p = sqlite3_str_new(0);
   sqlite3_str_appendf(p, "apify: %s: unknown variable ", zField);
-  appendQuoted(p, z, n);
+  apifyAppendQuoted(p, z, n);
   sqlite3_str_appendall(p, "; allowed: ");
-  appendList(p, azVariable, COUNT(azVariable));
-  return errorStr(pzErr, p);
+  apifyAppendList(p, azVariable, COUNT(azVariable));
+  return apifyErrorStr(pzErr, p);
 }
 
 /* Copy the template z[0..n) to *pzOut (sqlite3_malloc'd, *pnOut bytes), each placeholder outside
@@ -210,7 +153,7 @@ static int templateReplace(const char *zField, const char *z, int n, int bInterp
     }else if( z[i]=='{' && i+1<n && z[i+1]=='{' ){
       for(j=i+2; j+1<n && (z[j]!='}' || z[j+1]!='}'); j++){}
       if( j+1>=n ){
-        rc = errorf(pzErr, "apify: %s: unclosed \"{{\" at byte %d", zField, i);
+        rc = apifyErrorf(pzErr, "apify: %s: unclosed \"{{\" at byte %d", zField, i);
       }else{
         rc = templateVar(zField, &z[i], j+2-i, pzErr);
         sqlite3_str_append(pOut, &z[iCopy], i-iCopy);
@@ -223,7 +166,7 @@ static int templateReplace(const char *zField, const char *z, int n, int bInterp
   sqlite3_str_append(pOut, &z[iCopy], n-iCopy);
   *pnOut = sqlite3_str_length(pOut);
   if( rc==SQLITE_OK ){
-    rc = strFinish(pOut, pzOut);
+    rc = apifyStrFinish(pOut, pzOut);
   }else{
     sqlite3_free(sqlite3_str_finish(pOut));
   }
@@ -243,9 +186,9 @@ static int headersCheck(sqlite3 *db, const char *zField, const char *zJson, char
     }else if( eType!=JT_TEXT ){
       sqlite3_str *p = sqlite3_str_new(0);
       sqlite3_str_appendf(p, "apify: %s: the value of ", zField);
-      appendQuoted(p, zName, sqlite3_column_bytes(pStmt, 0));
+      apifyAppendQuoted(p, zName, sqlite3_column_bytes(pStmt, 0));
       sqlite3_str_appendf(p, " must be a string, not %s", azTypeName[eType]);
-      rc = errorStr(pzErr, p);
+      rc = apifyErrorStr(pzErr, p);
     }
   }
   rc2 = sqlite3_finalize(pStmt);
@@ -266,9 +209,9 @@ int apifyTemplateCheck(sqlite3 *db, ApifyRules *pRules, const char *zField, cons
   rc = templateReplace(zField, z, n, bInterpolate, "null", &zNull, &nNull, pzErr);
   if( rc==SQLITE_OK && (int)strlen(zNull)==nNull ) rc = jsonTypeOf(db, zNull, nNull, &eType);
   if( rc==SQLITE_OK && eType==JT_INVALID ){
-    rc = errorf(pzErr, "apify: %s is not valid JSON after its {{variables}} are replaced", zField);
+    rc = apifyErrorf(pzErr, "apify: %s is not valid JSON after its {{variables}} are replaced", zField);
   }else if( rc==SQLITE_OK && bHeaders && eType!=JT_OBJECT ){
-    rc = errorf(pzErr, "apify: %s must be a JSON object of header names to string values", zField);
+    rc = apifyErrorf(pzErr, "apify: %s must be a JSON object of header names to string values", zField);
   }else if( rc==SQLITE_OK && bHeaders ){
     rc = templateReplace(zField, z, n, bInterpolate, "\"\"", &zText, &nText, pzErr);
     if( rc==SQLITE_OK ) rc = headersCheck(db, zField, zText, pzErr);
@@ -306,9 +249,9 @@ static int templateValue(sqlite3_stmt *pStep, const char *zField, const char *zV
     if( rc==SQLITE_OK ) rc = sqlite3_step(pStep);
     if( rc==SQLITE_ROW && sqlite3_column_type(pStep, 0)==SQLITE_NULL ){
       rc = i==0
-        ? errorf(pzErr, "apify: %s: {{%.*s}} has no value: no variable \"%.*s\"",
+        ? apifyErrorf(pzErr, "apify: %s: {{%.*s}} has no value: no variable \"%.*s\"",
                  zField, nName, zName, j, zName)
-        : errorf(pzErr, "apify: %s: {{%.*s}} has no value: %.*s has no member \"%.*s\"",
+        : apifyErrorf(pzErr, "apify: %s: {{%.*s}} has no value: %.*s has no member \"%.*s\"",
                  zField, nName, zName, i-1, zName, j-i, &zName[i]);
     }else if( rc==SQLITE_ROW ){
       const char *z = (const char*)sqlite3_column_text(pStep, 1);
@@ -394,7 +337,7 @@ static int templateRender(sqlite3 *db, const char *zField, const char *z, int n,
       int nName;
       for(j=i+2; j+1<n && (z[j]!='}' || z[j+1]!='}'); j++){}
       if( j+1>=n ){
-        rc = errorf(pzErr, "apify: %s: unclosed \"{{\" at byte %d", zField, i);
+        rc = apifyErrorf(pzErr, "apify: %s: unclosed \"{{\" at byte %d", zField, i);
         break;
       }
       nName = j-i-2;
@@ -411,7 +354,7 @@ static int templateRender(sqlite3 *db, const char *zField, const char *z, int n,
   }
   if( rc==SQLITE_OK ){
     sqlite3_str_append(pOut, &z[iCopy], n-iCopy);
-    rc = strFinish(pOut, pzOut);
+    rc = apifyStrFinish(pOut, pzOut);
   }else{
     sqlite3_free(sqlite3_str_finish(pOut));
   }
@@ -502,15 +445,15 @@ static const char zSqlPreview[] =
 static int objectCheck(sqlite3 *db, const char *zWhat, const char *zIs, const char *zJson, int n,
                        char **pzErr){
   int eType = JT_INVALID, rc;
-  if( zJson==0 ) return errorf(pzErr, "apify: %s %s NULL; pass a JSON object", zWhat, zIs);
+  if( zJson==0 ) return apifyErrorf(pzErr, "apify: %s %s NULL; pass a JSON object", zWhat, zIs);
   rc = jsonTypeOf(db, zJson, n, &eType);
   if( rc==SQLITE_OK && eType==JT_INVALID ){
     sqlite3_str *p = sqlite3_str_new(0);
     sqlite3_str_appendf(p, "apify: %s %s not valid JSON: ", zWhat, zIs);
-    appendQuoted(p, zJson, n);
-    rc = errorStr(pzErr, p);
+    apifyAppendQuoted(p, zJson, n);
+    rc = apifyErrorStr(pzErr, p);
   }else if( rc==SQLITE_OK && eType!=JT_OBJECT ){
-    rc = errorf(pzErr, "apify: %s must be a JSON object, not %s", zWhat, azTypeName[eType]);
+    rc = apifyErrorf(pzErr, "apify: %s must be a JSON object, not %s", zWhat, azTypeName[eType]);
   }
   return rc;
 }
@@ -525,13 +468,13 @@ static int variablesCheck(sqlite3 *db, const char *zVars, char **pzErr){
     int nName = sqlite3_column_bytes(pStmt, 0);
     if( zName==0 ){
       rc = SQLITE_NOMEM;
-    }else if( nameIndex(zName, nName, azVariable, COUNT(azVariable))<0 ){
+    }else if( apifyNameIndex(zName, nName, azVariable, COUNT(azVariable))<0 ){
       sqlite3_str *p = sqlite3_str_new(0);
       sqlite3_str_appendall(p, "apify: variables: unknown variable ");
-      appendQuoted(p, zName, nName);
+      apifyAppendQuoted(p, zName, nName);
       sqlite3_str_appendall(p, "; allowed: ");
-      appendList(p, azVariable, COUNT(azVariable));
-      rc = errorStr(pzErr, p);
+      apifyAppendList(p, azVariable, COUNT(azVariable));
+      rc = apifyErrorStr(pzErr, p);
     }
   }
   rc2 = sqlite3_finalize(pStmt);
@@ -596,7 +539,7 @@ int apifyPreviewDispatch(sqlite3 *db, const char *zHook, int nHook, const char *
       int eType = jsonType(sqlite3_column_text(pStmt, aField[i].iCol));   /* absent: invalid */
       if( eType==JT_FALSE ) eType = JT_TRUE;
       if( eType==JT_INVALID || eType==JT_NULL || eType==aField[i].eType ) continue;
-      rc = errorf(pzErr, "apify: %s must be %s or null, not %s", aField[i].zName,
+      rc = apifyErrorf(pzErr, "apify: %s must be %s or null, not %s", aField[i].zName,
                   azTypeName[aField[i].eType], azTypeName[eType]);
     }
     bInterpolate = jsonType(sqlite3_column_text(pStmt, HOOK_INTERPOLATE))==JT_TRUE;

@@ -381,6 +381,32 @@ class Valgrind(EmulatorCase):
         self.assertNotIn("definitely lost", r.err)
         self.assertIn("created|1", r.out)
 
+    def test_the_whole_life_through_savepoints_has_no_uninitialised_read(self):
+        # The semantics that once read savepoint marks never written (xRollbackTo of a level
+        # the table joined above): two tables, nested savepoints, a rolled-back first write, a
+        # schema change mid-transaction, then UPDATE, DELETE, adoption and a re-creation.
+        row = ("INSERT INTO {t}(request_url, event_types, actor_id) VALUES"
+               " ('https://example.com/{t}/{n}', '[\"TEST\"]', 'a{n}');\n")
+        sql = (FAST + "CREATE VIRTUAL TABLE nightly USING apify_webhooks;\n"
+               "BEGIN;\nSAVEPOINT a;\n" + row.format(t="apify_webhooks", n=1)
+               + "ROLLBACK TO a;\n" + "SAVEPOINT b;\n" + row.format(t="nightly", n=2)
+               + "SAVEPOINT c;\n" + row.format(t="apify_webhooks", n=3)
+               + "ROLLBACK TO b;\nCREATE TABLE t(x);\nALTER TABLE t ADD COLUMN y;\n"
+               + row.format(t="apify_webhooks", n=4) + row.format(t="nightly", n=5)
+               + "COMMIT;\n"
+               "UPDATE apify_webhooks SET description = 'd' WHERE actor_id = 'a4';\n"
+               "DELETE FROM nightly;\n" + row.format(t="nightly", n=5)
+               + "SELECT actor_id, status FROM apify_webhooks UNION ALL"
+               " SELECT actor_id, status FROM nightly;\n")
+        r = shell(sql, self.emu, timeout=300,
+                  prefix=["valgrind", "--error-exitcode=99", "--quiet", "--track-origins=yes"])
+        self.assertNotEqual(r.rc, 99, r.err[-3000:])
+        self.assertNotIn("uninitialised", r.err)
+        self.assertNotIn("Invalid read", r.err)
+        self.assertEqual(r.lines[-2:], ["a4|created", "a5|created"], r)
+        self.assertEqual([json.loads(p["body"])["condition"]["actorId"] for p in self.emu.posts()],
+                         ["a4", "a5", "a5"], "only the committed rows, then the re-creation")
+
 
 if __name__ == "__main__":
     unittest.main()
