@@ -168,9 +168,10 @@ SELECT actor_id, status, operation, request_url FROM apify_webhooks
 .mode line
 SELECT p ->> '$.method' || ' ' || (p ->> '$.url') AS request, p -> '$.headers' AS headers,
        p ->> '$.payload' AS payload
-  FROM (SELECT apify_preview_dispatch(webhook) AS p FROM apify_webhooks
+  FROM (SELECT apify_preview_dispatch(json_set(webhook, '$.id', id)) AS p FROM apify_webhooks
          WHERE actor_id = 'XwOADhUViWuyvwYmu' AND description = 'apify-sqlite demo');
 .mode box
+.print '   (sample values stand in for the run; a real dispatch carries its own)'
 
 .print ''
 .print '== 15. A test delivery: apify_test_webhook() (POST /v2/webhooks/{id}/test)'
