@@ -32,7 +32,6 @@ Exit status: 0 when the whole story ran; 1 (with the reason on stderr) otherwise
 """
 
 import http.server
-import json
 import os
 import pty
 import re
