@@ -19,7 +19,7 @@ The story's end needs two things the shell cannot do, so this script does them:
     path answers 200 "ok", except paths under /down/, which answer 500). Before the shell
     starts, build/demo.db gets the table `endpoints` naming it (the rows sql/demo.sql would
     otherwise insert with INSERT OR IGNORE, pointing at example.com), so the webhooks of step
-    13 post to it; after each step, what it received (headers and body) is shown;
+    13 post to it; what it receives (headers and body) is shown after each run and step;
   - the runs: before step 16, one simulated run of each actor of `endpoints` succeeds
     (POST /_emulator/events), which the emulator delivers to the webhooks' endpoints.
 
@@ -35,9 +35,9 @@ import http.server
 import os
 import pty
 import re
-import sqlite3
 import select
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -134,7 +134,7 @@ class Terminal:
 
 class Receiver:
     """Your endpoints, played by a tiny http.server on a free 127.0.0.1 port: a POST to a path
-    under /down/ answers 500, any other 200. Keeps every request it answered."""
+    under /down/ answers 500, any other 200. Keeps every request it receives."""
 
     def __init__(self):
         self.lock = threading.Lock()
