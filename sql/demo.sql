@@ -1,19 +1,32 @@
 -- demo.sql: apify-sqlite in ten minutes. A table of actors, one webhook made with a function,
 -- one webhook per actor made with one INSERT ... SELECT, the same INSERT again (nothing is sent
--- twice), a bad row and its message, and a view over the records the extension keeps.
+-- twice), a bad row and its message, and a view over the records the extension keeps; then the
+-- rest of a webhook's life: a typo in some URLs fixed with UPDATE (PUT at commit), the webhooks
+-- of retired actors removed with DELETE (DELETE at commit), two webhooks pointed at your own
+-- endpoints, what such an endpoint will receive (apify_preview_dispatch(), offline), a test
+-- delivery (apify_test_webhook()), and the dispatch log (apify_webhook_dispatches), where a
+-- delivery that your endpoint answered with 500 reads FAILED.
 --
 -- `make demo` runs this file in the sqlite3 shell against the local Apify emulator
--- (tests/emulator.py): no account is needed and nothing reaches api.apify.com.
+-- (tests/emulator.py): no account is needed and nothing reaches api.apify.com. It also plays
+-- your endpoints (a small receiver on 127.0.0.1, named in the endpoints table before the shell
+-- starts, which answers 200, and 500 under /down/) and, before step 16, a successful run of
+-- each of the two actors of that table, whose dispatches the emulator delivers there.
 --
 -- To run it against your own Apify account instead (it creates about ten webhooks there, which
--- you delete afterwards), put ids of your own actors in the actors table below, then, from the
--- repository root:
+-- you delete afterwards), put ids of your own actors in the actors table below, and URLs of
+-- endpoints you control in the endpoints table (step 13), then, from the repository root:
 --
 --     export APIFY_TOKEN=...            # your API token; APIFY_API_BASE_URL left unset
 --     sqlite3 demo.db < sql/demo.sql
 --
+-- Step 16 lists the dispatches the account has: start a run of those two actors (in the
+-- Console) before it to see theirs.
+--
 -- The token is read from the environment: it never appears in SQL, nor in the database file.
--- The file can be run again on the same database: what exists already is kept.
+-- The file can be run again on the same database: what exists already is kept, except that the
+-- webhooks of the retired actors, deleted in step 12, are made again by the INSERTs of steps 5
+-- and 10 (an INSERT says "this webhook should exist"), fixed again in step 11 and deleted again.
 
 .mode box
 
@@ -109,3 +122,69 @@ SELECT name, type FROM sqlite_schema WHERE name LIKE 'apify_webhooks%' ORDER BY 
 CREATE VIEW IF NOT EXISTS pending_hooks AS SELECT id FROM apify_webhooks WHERE status = 'pending';
 SELECT * FROM pending_hooks;
 DROP VIEW pending_hooks;
+
+.print ''
+.print '== 10. Alerts for failed runs of three actors, sent at commit (with a typo in the host)'
+INSERT INTO apify_webhooks(request_url, event_types, actor_id, description)
+  SELECT 'https://alerts.exmaple.com/' || name, '["ACTOR.RUN.FAILED"]', actor_id,
+         'apify-sqlite demo: alert'
+    FROM actors WHERE name IN ('amazon-product-scraper', 'google-maps-reviews', 'youtube-comments');
+SELECT actor_id, status, request_url FROM apify_webhooks WHERE request_url LIKE '%exmaple%';
+
+.print ''
+.print '== 11. UPDATE fixes the typo: one PUT /v2/webhooks/{id} per row at commit'
+UPDATE apify_webhooks SET request_url = replace(request_url, 'exmaple', 'example')
+ WHERE request_url LIKE '%exmaple%';
+SELECT actor_id, status, operation, request_url, http_status FROM apify_webhooks
+ WHERE description = 'apify-sqlite demo: alert';
+
+.print ''
+.print '== 12. Retired actors: DELETE sends DELETE /v2/webhooks/{id} at commit, and their rows go'
+CREATE TABLE IF NOT EXISTS retired(actor_id TEXT PRIMARY KEY);
+INSERT OR IGNORE INTO retired(actor_id) VALUES ('BAuKn53AoncVoWb3q'), ('TTD3kRSX3iv7nLReg');
+DELETE FROM apify_webhooks WHERE actor_id IN (SELECT actor_id FROM retired);
+SELECT count(*) AS webhooks FROM apify_webhooks WHERE actor_id IN (SELECT actor_id FROM retired);
+.print '   The store keeps a tombstone of each (status deleted) as the history of its record:'
+SELECT status, operation, count(*) AS records FROM apify_webhooks_store GROUP BY 1, 2 ORDER BY 1, 2;
+
+.print ''
+.print '== 13. Your own endpoints: the webhooks of two actors now post to them (UPDATE: PUT)'
+CREATE TABLE IF NOT EXISTS endpoints(actor_id TEXT PRIMARY KEY, url TEXT NOT NULL);
+INSERT OR IGNORE INTO endpoints(actor_id, url) VALUES
+  ('XwOADhUViWuyvwYmu', 'https://example.com/your-endpoint'),
+  ('2GuX9KZTANhv2PMXo', 'https://example.com/your-other-endpoint');
+SELECT e.actor_id, a.name, e.url FROM endpoints AS e JOIN actors AS a USING (actor_id);
+UPDATE apify_webhooks
+   SET request_url = (SELECT url FROM endpoints AS e WHERE e.actor_id = apify_webhooks.actor_id),
+       payload_template = '{"runId": {{resource.id}}, "status": {{resource.status}}, '
+                          || '"datasetId": {{resource.defaultDatasetId}}}',
+       headers_template = '{"X-Demo": "apify-sqlite"}'
+ WHERE actor_id IN (SELECT actor_id FROM endpoints) AND description = 'apify-sqlite demo';
+SELECT actor_id, status, operation, request_url FROM apify_webhooks
+ WHERE actor_id IN (SELECT actor_id FROM endpoints);
+
+.print ''
+.print '== 14. What the endpoint will receive, offline: apify_preview_dispatch()'
+.mode line
+SELECT p ->> '$.method' || ' ' || (p ->> '$.url') AS request, p -> '$.headers' AS headers,
+       p ->> '$.payload' AS payload
+  FROM (SELECT apify_preview_dispatch(json_set(webhook, '$.id', id)) AS p FROM apify_webhooks
+         WHERE actor_id = 'XwOADhUViWuyvwYmu' AND description = 'apify-sqlite demo');
+.mode box
+.print '   (sample values stand in for the run; a real dispatch carries its own)'
+
+.print ''
+.print '== 15. A test delivery: apify_test_webhook() (POST /v2/webhooks/{id}/test)'
+-- MATERIALIZED: the function runs once per row, however many columns read its result.
+WITH t(d) AS MATERIALIZED (
+  SELECT apify_test_webhook(id) FROM apify_webhooks
+   WHERE actor_id = 'XwOADhUViWuyvwYmu' AND description = 'apify-sqlite demo')
+SELECT d ->> '$.eventType' AS event_type, d ->> '$.status' AS status,
+       d ->> '$.calls[0].responseStatus' AS response_status FROM t;
+
+.print ''
+.print '== 16. Both actors ran; one endpoint answered 500: the dispatch log says FAILED'
+SELECT webhook_id, event_type, status, response_status FROM apify_webhook_dispatches;
+SELECT webhook_id, status, response_status, calls ->> '$[0].responseBody' AS answer,
+       error_message
+  FROM apify_webhook_dispatches WHERE status = 'FAILED';

@@ -14,6 +14,15 @@ What it does:
      itself cannot see;
   4. stops the emulator. The database stays in build/demo.db for you to look at.
 
+The story's end needs two things the shell cannot do, so this script does them:
+  - a receiver: a tiny HTTP server on a free 127.0.0.1 port standing for your endpoints (any
+    path answers 200 "ok", except paths under /down/, which answer 500). Before the shell
+    starts, build/demo.db gets the table `endpoints` naming it (the rows sql/demo.sql would
+    otherwise insert with INSERT OR IGNORE, pointing at example.com), so the webhooks of step
+    13 post to it; what it receives (headers and body) is shown after each run and step;
+  - the runs: before step 16, one simulated run of each actor of `endpoints` succeeds
+    (POST /_emulator/events), which the emulator delivers to the webhooks' endpoints.
+
 The shell writes to a pseudo-terminal, as it would in your terminal: its output and its error
 messages arrive in the order they happen, and the progress line of a bulk insert is shown
 (its last state only). Standard input stays a pipe, so the shell prints no prompts, and its
@@ -22,12 +31,16 @@ error messages say "near line N" with N a line of sql/demo.sql.
 Exit status: 0 when the whole story ran; 1 (with the reason on stderr) otherwise.
 """
 
+import http.server
 import os
 import pty
+import re
 import select
 import shutil
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -41,6 +54,14 @@ DEMO_DB = ROOT / "build" / "demo.db"
 HEADER = "== "                    # the output of a step's `.print '== N. ...'` line
 STEP_TIMEOUT = 60.0               # seconds one step may take before the demo gives up
 EMULATOR = {"latency_ms": 20, "max_webhooks": 100000}
+# The receiver's endpoints, by actor (the rows of the endpoints table of sql/demo.sql): the
+# first answers 200, the second 500.
+ENDPOINTS = [("XwOADhUViWuyvwYmu", "/hooks/website-content-crawler"),
+             ("2GuX9KZTANhv2PMXo", "/down/linkedin-jobs-monitor")]
+RUNS_STEP = "== 16. "         # the runs happen before this step is sent
+RUN_IDS = ["RunWccDemo0000001", "RunLjmDemo0000001"]
+# Headers the transport adds to a delivery; the rest is what the platform sends.
+TRANSPORT_HEADERS = ("host", "content-length")
 
 
 def steps(text):
@@ -111,6 +132,75 @@ class Terminal:
             os.close(self.master)
 
 
+class Receiver:
+    """Your endpoints, played by a tiny http.server on a free 127.0.0.1 port: a POST to a path
+    under /down/ answers 500, any other 200. Keeps every request it receives."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.received = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length > 0 else b""
+                status = 500 if self.path.startswith("/down/") else 200
+                answer = b"receiver is down" if status == 500 else b"ok"
+                with receiver.lock:
+                    receiver.received.append((self.path, list(self.headers.items()), body,
+                                              status))
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(answer)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+    def take(self):
+        """The requests received since the last call."""
+        with self.lock:
+            out, self.received = self.received, []
+        return out
+
+
+def prepare_database(receiver):
+    """A fresh build/demo.db whose endpoints table names the receiver."""
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        Path(str(DEMO_DB) + suffix).unlink(missing_ok=True)
+    db = sqlite3.connect(str(DEMO_DB))
+    try:
+        with db:
+            db.execute("CREATE TABLE endpoints(actor_id TEXT PRIMARY KEY, url TEXT NOT NULL)")
+            db.executemany("INSERT INTO endpoints(actor_id, url) VALUES (?, ?)",
+                           [(actor, receiver.url + path) for actor, path in ENDPOINTS])
+    finally:
+        db.close()
+
+
+def request_kind(entry):
+    """"PUT /v2/webhooks/{id}" for a log entry of PUT /v2/webhooks/AbC..."""
+    path = re.sub(r"^/v2/webhooks/[^/]+", "/v2/webhooks/{id}", entry["path"])
+    return f"{entry['method']} {path}"
+
+
 def screen_line(text):
     """What a terminal shows for one line: carriage returns rewrite it (the progress line),
     so keep what was written last."""
@@ -118,6 +208,14 @@ def screen_line(text):
     if "\r" in text:
         text = text.rsplit("\r", 1)[1]
     return text.rstrip()
+
+
+def sample_run(actor, run_id):
+    """The run object of a simulated run (the `resource` of its event)."""
+    return {"id": run_id, "actId": actor, "status": "SUCCEEDED",
+            "startedAt": "2026-01-01T12:00:00.000Z", "finishedAt": "2026-01-01T12:03:00.000Z",
+            "defaultDatasetId": "DatasetDemo000001", "defaultKeyValueStoreId": "KvStoreDemo000001",
+            "defaultRequestQueueId": "RqDemo00000000001"}
 
 
 def plural(n, one, many):
@@ -140,29 +238,61 @@ def main():
         return fail("the sqlite3 shell is not installed (Debian: apt-get install sqlite3)")
     version = subprocess.run([SQLITE3, "--version"], capture_output=True, text=True).stdout.split()
     DEMO_DB.parent.mkdir(exist_ok=True)
-    for suffix in ("", "-journal", "-wal", "-shm"):
-        Path(str(DEMO_DB) + suffix).unlink(missing_ok=True)
 
-    with Emulator(**EMULATOR) as emu:
+    with Emulator(**EMULATOR) as emu, Receiver() as receiver:
+        prepare_database(receiver)
         say(f"apify-sqlite demo: sql/demo.sql in the sqlite3 shell "
             f"({version[0] if version else 'unknown version'}),")
         say(f"against the local Apify emulator at {emu.base_url} (tests/emulator.py, 20 ms latency).")
         say("APIFY_API_BASE_URL and APIFY_TOKEN point at the emulator; nothing reaches api.apify.com.")
+        say(f"Your endpoints are a receiver at {receiver.url} (tests/demo.py).")
         say()
         term = Terminal([SQLITE3, str(DEMO_DB.relative_to(ROOT))], emu.env(), str(ROOT))
-        seen = 0
+        seen = 0                      # log entries already reported
+        totals = {}                   # request kind -> count, in the order first seen
+
+        def show_received():
+            for path, headers, body, status in receiver.take():
+                say(f"   [receiver: POST {path}, answered {status}; what arrived:]")
+                for name, value in headers:
+                    if name.lower() not in TRANSPORT_HEADERS:
+                        say(f"   |  {name}: {value}")
+                say(f"   |  {body.decode('utf-8', 'replace')}")
 
         def report():
             nonlocal seen
-            posts = len(emu.posts())
-            say(f"   [emulator: {posts - seen} POST /v2/webhooks in this step, {posts} in all;"
-                f" {plural(len(emu.webhooks()), 'webhook exists', 'webhooks exist')}]")
-            seen = posts
+            log = emu.log()
+            step = {}
+            for entry in log[seen:]:
+                kind = request_kind(entry)
+                step[kind] = step.get(kind, 0) + 1
+                totals[kind] = totals.get(kind, 0) + 1
+            seen = len(log)
+            show_received()
+            posts = step.pop("POST /v2/webhooks", 0)
+            others = "".join(f"{n} {kind} in this step; " for kind, n in step.items())
+            say(f"   [emulator: {posts} POST /v2/webhooks in this step,"
+                f" {totals.get('POST /v2/webhooks', 0)} in all; {others}"
+                f"{plural(len(emu.webhooks()), 'webhook exists', 'webhooks exist')}]")
+
+        def runs():
+            """One simulated successful run of each actor of the endpoints table."""
+            for (actor, _), run_id in zip(ENDPOINTS, RUN_IDS):
+                dispatches = emu.event("ACTOR.RUN.SUCCEEDED",
+                                       {"actorId": actor, "actorRunId": run_id},
+                                       resource=sample_run(actor, run_id))
+                say(f"   [emulator: a run of {actor} succeeded (POST /_emulator/events):"
+                    f" {plural(len(dispatches), 'dispatch', 'dispatches')}]")
+                show_received()
 
         story = steps(DEMO_SQL.read_text(encoding="utf-8"))
         try:
             for i, (header, body) in enumerate(story):
                 last = i == len(story) - 1
+                # The shell has printed this step's header and waits: the runs happen now,
+                # before the step's SQL reads what they left.
+                if header is not None and header.startswith(".print '" + RUNS_STEP):
+                    runs()
                 # Send this step and the next header; the next header's output marks the end
                 # of this step, so no line is added to the script and line numbers stay true.
                 term.send("".join(body) + ("" if last else story[i + 1][0]))
@@ -197,7 +327,8 @@ def main():
         if rc < 0:
             return fail(f"sqlite3 died with signal {-rc}")
         say()
-        say(f"The emulator received {seen} POST /v2/webhooks in all and holds "
+        received = ", ".join(f"{n} {kind}" for kind, n in totals.items())
+        say(f"The emulator received {received} in all and holds "
             f"{len(emu.webhooks())} webhooks; it stops now.")
     say(f"The database is kept: sqlite3 {DEMO_DB.relative_to(ROOT)} "
         "'SELECT status, count(*) FROM apify_webhooks_store GROUP BY 1'")

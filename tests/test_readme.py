@@ -74,10 +74,60 @@ DEMO_STORY = [
     "   [emulator: 0 POST /v2/webhooks in this step, 10 in all; 10 webhooks exist]",
     "== 9. Reports and views read the store table, apify_webhooks_store",
     "│ zillow-listings           │ created │",
-    "│ apify_webhooks_store        │ table │",
+    # The store and its index, nothing else: the queue lives in TEMP.
+    "├─────────────────────────────┼───────┤\n"
+    "│ apify_webhooks_store        │ table │\n"
+    "│ apify_webhooks_store_status │ index │\n"
+    "└",
     "Parse error near line ",
     ': unsafe use of virtual table "apify_webhooks"',
-    "The emulator received 10 POST /v2/webhooks in all and holds 10 webhooks; it stops now.",
+    "== 10. Alerts for failed runs of three actors",
+    "│ created │ https://alerts.exmaple.com/youtube-comments       │",
+    "   [emulator: 3 POST /v2/webhooks in this step, 13 in all; 13 webhooks exist]",
+    "== 11. UPDATE fixes the typo: one PUT /v2/webhooks/{id} per row at commit",
+    "│ created │ update    │ https://alerts.example.com/amazon-product-scraper │ 200         │",
+    "   [emulator: 0 POST /v2/webhooks in this step, 13 in all; 3 PUT /v2/webhooks/{id} in this"
+    " step; 13 webhooks exist]",
+    "== 12. Retired actors: DELETE sends DELETE /v2/webhooks/{id} at commit",
+    "│ 0        │",
+    "│ deleted │ delete    │ 3       │",
+    "   [emulator: 0 POST /v2/webhooks in this step, 13 in all; 3 DELETE /v2/webhooks/{id} in"
+    " this step; 10 webhooks exist]",
+    "== 13. Your own endpoints",
+    "/hooks/website-content-crawler │",
+    "/down/linkedin-jobs-monitor    │",
+    "   [emulator: 0 POST /v2/webhooks in this step, 13 in all; 2 PUT /v2/webhooks/{id} in this"
+    " step; 10 webhooks exist]",
+    "== 14. What the endpoint will receive, offline: apify_preview_dispatch()",
+    "request = POST http://127.0.0.1:",
+    'headers = {"X-Demo":"apify-sqlite","Content-Type":"application/json",',
+    'payload = {"runId": "7wKpQzR3mXn8YtBvL", "status": "SUCCEEDED", "datasetId":'
+    ' "bPk2nTq9LwXe4RzCy"}',
+    "   [emulator: 0 POST /v2/webhooks in this step, 13 in all; 10 webhooks exist]",
+    "== 15. A test delivery: apify_test_webhook()",
+    "│ TEST       │ SUCCEEDED │ 200             │",
+    "   [receiver: POST /hooks/website-content-crawler, answered 200; what arrived:]\n"
+    "   |  X-Demo: apify-sqlite\n"
+    "   |  Content-Type: application/json\n"
+    "   |  X-Apify-Webhook: ",
+    "   |  X-Apify-Request-Origin: APIFY\n"
+    '   |  {"runId": "TestRunIdAbcdefgh", "status": "SUCCEEDED", "datasetId": "TestDatasetIdAbcd"}',
+    "   [emulator: 0 POST /v2/webhooks in this step, 13 in all; 1 POST /v2/webhooks/{id}/test in"
+    " this step; 10 webhooks exist]",
+    "== 16. Both actors ran; one endpoint answered 500",
+    "   [emulator: a run of XwOADhUViWuyvwYmu succeeded (POST /_emulator/events): 1 dispatch]\n"
+    "   [receiver: POST /hooks/website-content-crawler, answered 200; what arrived:]",
+    '   |  {"runId": "RunWccDemo0000001", "status": "SUCCEEDED", "datasetId": "DatasetDemo000001"}',
+    "   [emulator: a run of 2GuX9KZTANhv2PMXo succeeded (POST /_emulator/events): 1 dispatch]\n"
+    "   [receiver: POST /down/linkedin-jobs-monitor, answered 500; what arrived:]",
+    '   |  {"runId": "RunLjmDemo0000001", "status": "SUCCEEDED", "datasetId": "DatasetDemo000001"}',
+    "│ TEST                │ SUCCEEDED │ 200             │",
+    "│ ACTOR.RUN.SUCCEEDED │ SUCCEEDED │ 200             │",
+    "│ ACTOR.RUN.SUCCEEDED │ FAILED    │ 500             │",
+    "│ FAILED │ 500             │ receiver is down │               │\n└",
+    "The emulator received 13 POST /v2/webhooks, 5 PUT /v2/webhooks/{id}, 3 DELETE"
+    " /v2/webhooks/{id}, 1 POST /v2/webhooks/{id}/test, 2 GET /v2/webhook-dispatches in all and"
+    " holds 10 webhooks; it stops now.",
 ]
 
 
@@ -192,7 +242,8 @@ class SqlFiles(EmulatorCase):
 
     def test_every_example_runs_without_an_error_and_creates_its_webhooks(self):
         for path in sorted(SQL_DIR.glob("*.sql")):
-            if path.name in ("demo.sql", "retry_failed.sql", "dry_run.sql"):
+            if path.name in ("demo.sql", "retry_failed.sql", "dry_run.sql",
+                             "preview_and_test.sql"):
                 continue
             with self.subTest(file=path.name):
                 self.emu.reset()
@@ -231,14 +282,60 @@ class SqlFiles(EmulatorCase):
         self.assertEqual(len(self.emu.posts()) - before, 2)
         self.assertEqual(len(self.emu.webhooks()), 3)
 
+    def test_preview_and_test_tests_each_webhook_once_and_lists_what_failed(self):
+        from tests.demo import Receiver
+        from tests.harness import shell
+        with Receiver() as receiver:
+            made = shell("INSERT INTO apify_webhooks(request_url, event_types, actor_id) VALUES"
+                         f" ('{receiver.url}/hooks/ok', '[\"ACTOR.RUN.SUCCEEDED\"]',"
+                         " 'OkActorIdAbcdefg'),"
+                         f" ('{receiver.url}/down/broken', '[\"ACTOR.RUN.SUCCEEDED\"]',"
+                         " 'DownActorIdAbcde');\n"
+                         "SELECT id FROM apify_webhooks ORDER BY rowid;\n", self.emu, self.db)
+            self.assertEqual((made.rc, made.err), (0, ""), made)
+            ok_id, down_id = made.lines
+            for run in (1, 2):
+                with self.subTest(run=run):
+                    rc, out, err = self.run_file("preview_and_test.sql")
+                    self.assertEqual((rc, err), (0, ""), out)
+                    hooks = self.emu.webhooks()
+                    self.assertEqual(len(hooks), 4, "the two samples are created once")
+                    samples = sorted(h["id"] for h in hooks if h["id"] not in (ok_id, down_id))
+                    # Every webhook previewed, with its own id, then tested exactly once.
+                    preview, failed = out.split("What failed (or is still being delivered):")
+                    for hook in hooks:
+                        self.assertIn(f'"X-Apify-Webhook":"{hook["id"]}"', preview)
+                    tests = [e["path"] for e in self.emu.log() if e["path"].endswith("/test")]
+                    self.assertEqual(sorted(tests), sorted(
+                        [f"/v2/webhooks/{h['id']}/test" for h in hooks] * run))
+                    self.assertIn("│ 4        │ 4               │", preview)
+                    got = receiver.take()
+                    self.assertEqual(sorted(path for path, _, _, _ in got),
+                                     ["/down/broken", "/hooks/ok"])
+                    # What failed: the endpoint that answered 500 and the two samples, which
+                    # the emulator does not deliver (not loopback); not the one that got 200.
+                    self.assertNotIn(ok_id, failed)
+                    self.assertRegex(failed, rf"│ {down_id} │ {re.escape(receiver.url)}"
+                                             r"/down/broken +│ FAILED │ 500 +│ receiver is down │")
+                    for sample in samples:
+                        self.assertRegex(failed, rf"│ {sample} │ https://hooks\.example\.com/"
+                                                 r"preview/\w+ +│ FAILED │ +│ +│ not delivered")
+                    self.assertEqual(failed.count("│ FAILED │"), 3, failed)
+
     def test_demo_sql_tells_its_story_in_the_shell(self):
         rc, out, err = self.run_file("demo.sql")
         self.assertIn("== 9. Reports and views read the store table", out)
         self.assertIn('apify: row 2: eventTypes[0]: "ACTOR.RUN.SUCCEDED"', err)
         self.assertIn('unsafe use of virtual table "apify_webhooks"', err)
         self.assertEqual(err.count("error"), 2, err)
-        self.assertEqual(len(self.emu.posts()), 10)
+        self.assertEqual(len(self.emu.posts()), 13)
         self.assertEqual(len(self.emu.webhooks()), 10)
+        methods = [e["method"] for e in self.emu.log()]
+        self.assertEqual((methods.count("PUT"), methods.count("DELETE")), (5, 3))
+        # Without make demo's receiver, the endpoints are example.com's: never contacted.
+        self.assertIn("== 16. Both actors ran", out)
+        tests = [d for d in self.emu.dispatches() if d["eventType"] == "TEST"]
+        self.assertEqual([(d["status"], d["sent"]) for d in tests], [("FAILED", False)])
 
 
 class Demo(unittest.TestCase):
