@@ -262,32 +262,6 @@ static int webhookClose(sqlite3_vtab_cursor *cur){
   return SQLITE_OK;
 }
 
-/* The request columns of the current row are NULL when its request is not JSON (a planted
-** record's: json_valid() says 0). But SQLite 3.40's json_valid() also says 0 when it runs out of
-** memory: a request that is JSON after all, whose columns all came out NULL, is SQLITE_NOMEM. */
-static int requestReadable(WebhookCursor *pCur){
-  sqlite3_stmt *pScan = pCur->pScan, *pType = 0;
-  int i, rc;
-  if( sqlite3_column_type(pScan, SC_REQUEST)==SQLITE_NULL ) return SQLITE_OK;
-  for(i=0; i<N_REQUEST_COL; i++){
-    if( sqlite3_column_type(pScan, SC_FIELD0+i)!=SQLITE_NULL ) return SQLITE_OK;
-  }
-  /* json_type() fails on malformed JSON (not JSON indeed: the NULLs stand) and on no memory */
-  rc = sqlite3_prepare_v2(pCur->pTab->db, "SELECT json_type(?1, '$.requestUrl')", -1, &pType, 0);
-  if( rc==SQLITE_OK ){
-    sqlite3_bind_value(pType, 1, sqlite3_column_value(pScan, SC_REQUEST));
-    if( sqlite3_step(pType)==SQLITE_ROW ){
-      /* JSON: its requestUrl came out NULL only for want of memory */
-      rc = sqlite3_column_type(pType, 0)==SQLITE_NULL ? SQLITE_OK : SQLITE_NOMEM;
-    }else{
-      rc = sqlite3_errcode(pCur->pTab->db);
-      if( rc==SQLITE_ERROR ) rc = SQLITE_OK;
-    }
-    sqlite3_finalize(pType);
-  }
-  return rc;
-}
-
 /* xNext: the next record, with its trust worked out. */
 static int webhookNext(sqlite3_vtab_cursor *cur){
   WebhookCursor *pCur = (WebhookCursor*)cur;
@@ -295,12 +269,20 @@ static int webhookNext(sqlite3_vtab_cursor *cur){
   pCur->bEof = rc!=SQLITE_ROW;
   if( rc==SQLITE_ROW ){
     rc = apifyStoreTrust(pCur->pTab->pStore, pCur->pScan, 0, &pCur->eTrust);
-    if( rc==SQLITE_OK ) rc = requestReadable(pCur);
     if( rc==SQLITE_OK ) return SQLITE_OK;
     pCur->bEof = 1;
     return rc;
   }
   if( rc==SQLITE_DONE ) return SQLITE_OK;
+  if( rc==SQLITE_ERROR && strstr(sqlite3_errmsg(pCur->pTab->db), "malformed JSON") ){
+    /* The extension writes JSON requests only: a record that holds something else was put
+    ** there by someone else. Say so, and how to remove it. */
+    const char *zT = apifyStoreName(pCur->pTab->pStore);
+    return tabError(pCur->pTab, rc, sqlite3_mprintf(
+      "apify: a record of \"%w_store\" holds a request that is not JSON: the extension did not"
+      " write it; forget such records with DELETE FROM \"%w_store\" WHERE NOT"
+      " json_valid(request)", zT, zT));
+  }
   return tabError(pCur->pTab, rc, sqlite3_mprintf("apify: %s", sqlite3_errmsg(pCur->pTab->db)));
 }
 
@@ -328,9 +310,7 @@ static int webhookFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxSt
   pSql = sqlite3_str_new(pTab->db);
   sqlite3_str_appendall(pMore, ROW_REQUEST);
   for(i=0; i<N_REQUEST_COL; i++){
-    /* a request that is not JSON (a planted record's) reads as NULLs, not as an error */
-    sqlite3_str_appendf(pMore, ", CASE WHEN json_valid(" ROW_REQUEST ") THEN json_extract("
-                        ROW_REQUEST ", %Q) END", aField[i].zPath);
+    sqlite3_str_appendf(pMore, ", json_extract(" ROW_REQUEST ", %Q)", aField[i].zPath);
   }
   zMore = sqlite3_str_finish(pMore);
   rc = zMore ? apifyStoreScan(pTab->pStore, zMore, pSql) : SQLITE_NOMEM;

@@ -317,16 +317,24 @@ class Planted(HostileCase):
         self.assertEqual(output(r), [f"2|{hook['id']}|created|1"])
         self.assertOnlyOwnSent(1, n_posts=3)    # the same key each time: one webhook
 
-    def test_a_planted_record_that_is_not_json_does_not_break_the_table(self):
-        # One planted record whose request is not JSON: the victim must still be able to read
-        # the table (the record shown as unverified), run the retry recipe and add their own.
+    def test_a_planted_record_that_is_not_json_is_named_and_sends_nothing(self):
+        # One planted record whose request is not JSON: reading the table says what it is and
+        # how to remove it (never a bare "malformed JSON"), nothing is sent; once it is
+        # forgotten the victim reads the table, runs the retry recipe and adds their own.
         plant(self.db, STORE, planted_record("broken", {}, "failed"),
               "UPDATE apify_webhooks_store SET request = 'not json', origin = 'not json'")
         r = self.victim(".mode list\nSELECT rowid, status, verified FROM apify_webhooks;\n"
-                        + RETRY + ACTORS + BULK
+                        + RETRY)
+        message = ('apify: a record of "apify_webhooks_store" holds a request that is not JSON:'
+                   ' the extension did not write it; forget such records with DELETE FROM'
+                   ' "apify_webhooks_store" WHERE NOT json_valid(request)')
+        self.assertEqual(errors(r), [message, message], r)
+        self.assertOnlyOwnSent(0)
+        r = self.victim("DELETE FROM apify_webhooks_store WHERE NOT json_valid(request);\n"
+                        ".mode list\n" + RETRY + ACTORS + BULK
                         + "SELECT rowid, status, verified FROM apify_webhooks ORDER BY rowid;\n")
         self.assertEqual(r.err, "", r)
-        self.assertEqual(output(r), ["1|unverified|0", "1|unverified|0", "2|created|1"])
+        self.assertEqual(output(r), ["1|created|1"])   # the forgotten record's seq is reused
         self.assertOnlyOwnSent(1)
 
     def plant_over_a_real_webhook(self):
