@@ -8,7 +8,8 @@
 **                 tombstone that keeps the record's history and generation), the last operation
 **                 sent (create, update, delete, adopt), the webhook's id, the Location header as
 **                 received, the API's answer or error, attempts and times. An operation queued by
-**                 the open transaction shows in `pending` and `pending_request` until its commit.
+**                 the open transaction shows in `pending` (its name) and `pending_stamp` (its
+**                 queue entry) until its commit.
 **                 And a MAC: HMAC-SHA256 of the record under a key derived from the API token.
 **   temp."apify_queue_N"
 **                 the operations the open transaction has validated, each with a stamp (a
