@@ -20,7 +20,8 @@ PYTHON  ?= /usr/bin/python3
 BUILD   := build
 
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
-# Only sqlite3_apify_init is exported; everything else stays inside the module.
+# Only the entry points (sqlite3_apify_init, sqlite3_apify_no_network_init) are exported;
+# everything else stays inside the module.
 VIS     := -fvisibility=hidden
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
@@ -192,7 +193,7 @@ fuzz: $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
 # killed with SIGKILL adds none). gcovr (Debian) merges them per source file.
 COV_DIR   := build-cov
 COV_FLAGS := -O0 -g --coverage
-# libgcov's own symbols stay inside the module, which still exports only sqlite3_apify_init
+# libgcov's own symbols stay inside the module, which still exports only its entry points
 # (tests/test_function.py checks that).
 COV_LDFLAGS := -Wl,--exclude-libs,ALL
 # Below this percentage of the lines of ext/ covered, the target fails.
