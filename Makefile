@@ -11,6 +11,9 @@
 #   make coverage     line and branch coverage of ext/ from the whole test suite
 #   make lint         cppcheck and clang-tidy over ext/
 #   make install      copy the module to $(DESTDIR)$(PREFIX)/lib/sqlite3/
+#   make dist         dist/: the Python wheel, the npm package and a tarball, with SHA256SUMS
+#   make test-sqlite-3.53
+#                     the end-to-end suites on SQLite 3.53 (better-sqlite3's amalgamation)
 #   make clean
 
 CC      ?= cc
@@ -42,7 +45,10 @@ HDR     := ext/apify.h
 UNIT_SRC := ext/request.c ext/transport.c
 UNIT    := $(BUILD)/test_request
 
-.PHONY: all deps test unit demo bench install clean
+.PHONY: all deps test unit demo bench install dist clean
+
+# The one version, from ext/apify.h: apify_version(), the User-Agent and every package.
+VERSION := $(shell sed -n 's/^\#define APIFY_VERSION "\(.*\)"/\1/p' ext/apify.h)
 
 all: $(EXT)
 
@@ -248,5 +254,44 @@ install: $(EXT)
 	install -d $(DESTDIR)$(PREFIX)/lib/sqlite3
 	install -m 0644 $(EXT) $(DESTDIR)$(PREFIX)/lib/sqlite3/
 
+# -- packages -----------------------------------------------------------------------------------
+# make dist builds, offline and from the tree alone, into dist/ (ignored by git):
+#   apify_sqlite-V-py3-none-TAG.whl   the Python wheel: ext/loaders/python/apify_sqlite (a thin
+#                                     loader: loadable_path(), load(conn)) beside the module;
+#                                     TAG is this machine's (mkwheel.py, standard library only)
+#   apify-sqlite-V.tgz                the npm package: ext/loaders/npm (ES module, CommonJS,
+#                                     TypeScript types: getLoadablePath(), load(db)), the module
+#                                     in lib/; npm pack, nothing fetched
+#   apify-sqlite-V-OS-ARCH.tar.gz     the module and README.md
+#   SHA256SUMS                        sha256 of the three (sha256sum -c SHA256SUMS)
+# V is APIFY_VERSION. The module is the one `make` builds: it links the system's libcurl and
+# libcrypto, so the packages are for machines like this one (Debian 12 and alike).
+DIST      := dist
+UNAME_M   := $(shell uname -m)
+DIST_OS   := $(if $(filter $(SO),dylib),darwin,linux)
+NPM_CPU   := $(if $(filter x86_64 amd64,$(UNAME_M)),x64,$(if $(filter aarch64 arm64,$(UNAME_M)),arm64,$(UNAME_M)))
+DIST_TAR  := apify-sqlite-$(VERSION)-$(DIST_OS)-$(UNAME_M)
+NPM_STAGE := $(BUILD)/npm
+SHA256    := $(shell command -v sha256sum >/dev/null 2>&1 && echo sha256sum || echo 'shasum -a 256')
+
+dist: $(EXT)
+	@tests/deps.sh python3 nodejs npm
+	rm -rf $(DIST) $(NPM_STAGE) $(BUILD)/$(DIST_TAR)
+	mkdir -p $(DIST) $(NPM_STAGE)/lib $(BUILD)/$(DIST_TAR)
+	$(PYTHON) ext/loaders/python/mkwheel.py --version $(VERSION) --lib $(EXT) \
+	  --readme README.md --out $(DIST)
+	cp ext/loaders/npm/index.cjs ext/loaders/npm/index.mjs ext/loaders/npm/index.d.ts \
+	  README.md $(NPM_STAGE)/
+	sed -e 's/"version": "[^"]*"/"version": "$(VERSION)"/' -e 's/@OS@/$(DIST_OS)/' \
+	  -e 's/@CPU@/$(NPM_CPU)/' ext/loaders/npm/package.json > $(NPM_STAGE)/package.json
+	cp $(EXT) $(NPM_STAGE)/lib/
+	cd $(NPM_STAGE) && npm pack --offline --ignore-scripts --silent \
+	  --pack-destination $(CURDIR)/$(DIST) >/dev/null
+	cp $(EXT) README.md $(BUILD)/$(DIST_TAR)/
+	tar -C $(BUILD) --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - \
+	  $(DIST_TAR) | gzip -9n > $(DIST)/$(DIST_TAR).tar.gz
+	cd $(DIST) && $(SHA256) *.whl *.tgz *.tar.gz > SHA256SUMS
+	@ls -l $(DIST)
+
 clean:
-	rm -rf $(BUILD) build-asan build-cov
+	rm -rf $(BUILD) build-asan build-cov $(DIST)
