@@ -55,7 +55,7 @@ all: $(EXT)
 # Debian packages the build and the tests need. Missing ones are installed when we are root on a
 # system with apt-get; otherwise the exact command is printed and the build stops.
 DEB_BUILD := gcc libc6-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev pkg-config
-DEB_TEST  := sqlite3 python3 valgrind nodejs npm g++ make sqlite-utils
+DEB_TEST  := sqlite3 python3 python3-venv valgrind nodejs npm g++ make sqlite-utils
 deps:
 	@tests/deps.sh $(DEB_BUILD)
 
@@ -71,7 +71,8 @@ $(UNIT): tests/unit/test_request.c tests/unit/unit.h tests/unit/fault.h $(UNIT_S
 unit: $(UNIT)
 	$(UNIT)
 
-test: $(EXT) $(UNIT)
+# dist/ first: tests/test_install.py installs the packages make dist built.
+test: $(EXT) $(UNIT) dist
 	@tests/deps.sh $(DEB_TEST)
 	$(PYTHON) tests/run.py
 
