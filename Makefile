@@ -255,6 +255,69 @@ install: $(EXT)
 	install -d $(DESTDIR)$(PREFIX)/lib/sqlite3
 	install -m 0644 $(EXT) $(DESTDIR)$(PREFIX)/lib/sqlite3/
 
+# -- SQLite versions ----------------------------------------------------------------------------
+# The end-to-end suites run on Debian's SQLite 3.40.1 (make test) and on the newest SQLite, from
+# the amalgamation better-sqlite3 12 ships (tests/hosts, `npm ci`; 3.53.0 today):
+#   build/sqlite-3.53/libsqlite3.so.0   that amalgamation, Debian's options (JSON, FTS5, R*Tree,
+#                                       load_extension on)
+#   build/sqlite-3.53/sqlite3           Debian's own shell (3.40.1's shell.c, from its source
+#                                       package: tests/sqlite-shell.sh) built against it; it
+#                                       finds the library through its rpath
+#   build/sqlite-3.53/apify.so          the extension compiled against 3.53's headers
+# make test-sqlite-3.53 runs MATRIX_SUITES with them: the shell through APIFY_SQLITE3, Python's
+# sqlite3 module (the runner's and every child's) through LD_LIBRARY_PATH=APIFY_SQLITE_LIB,
+# the module through APIFY_EXT; tests/run.py first checks that both report that version.
+# Linux only (soname, rpath).
+.PHONY: test-sqlite-3.53 sqlite-3.53
+
+SQLITE_NEW    := 3.53
+AMALG         := tests/hosts/node_modules/better-sqlite3/deps/sqlite3
+NEW_DIR       := $(BUILD)/sqlite-$(SQLITE_NEW)
+SQLITE_OPTS   := -DSQLITE_THREADSAFE=1 -DSQLITE_USE_URI=1 -DSQLITE_ENABLE_FTS3 \
+  -DSQLITE_ENABLE_FTS3_PARENTHESIS -DSQLITE_ENABLE_FTS4 -DSQLITE_ENABLE_FTS5 \
+  -DSQLITE_ENABLE_RTREE -DSQLITE_ENABLE_COLUMN_METADATA -DSQLITE_ENABLE_DBSTAT_VTAB \
+  -DSQLITE_ENABLE_MATH_FUNCTIONS -DSQLITE_ENABLE_STMTVTAB -DSQLITE_ENABLE_UNLOCK_NOTIFY \
+  -DSQLITE_ENABLE_PREUPDATE_HOOK -DSQLITE_ENABLE_SESSION -DSQLITE_SECURE_DELETE \
+  -DSQLITE_SOUNDEX -DSQLITE_LIKE_DOESNT_MATCH_BLOBS -DSQLITE_DEFAULT_RECURSIVE_TRIGGERS=1 \
+  -DSQLITE_MAX_VARIABLE_NUMBER=250000
+# The suites that take another SQLite: their names, or parts of them (tests/run.py patterns).
+MATRIX_SUITES ?= test_function test_vtab test_faults test_security test_hostile test_semantics \
+  test_bad_input test_bulk test_crash test_no_network
+
+$(AMALG)/sqlite3.c $(AMALG)/sqlite3.h:
+	@tests/deps.sh nodejs npm g++ make python3
+	npm ci --prefix tests/hosts --no-audit --no-fund
+
+$(NEW_DIR)/libsqlite3.so.0: $(AMALG)/sqlite3.c
+	@mkdir -p $(NEW_DIR)
+	$(CC) -O2 -g -fPIC -shared -Wl,-soname,libsqlite3.so.0 $(SQLITE_OPTS) $< -o $@ -lm -lpthread
+
+$(NEW_DIR)/shell.c: tests/sqlite-shell.sh
+	@tests/deps.sh tcl xz-utils
+	@mkdir -p $(NEW_DIR)
+	tests/sqlite-shell.sh $@
+
+$(NEW_DIR)/sqlite3: $(NEW_DIR)/shell.c $(NEW_DIR)/libsqlite3.so.0 $(AMALG)/sqlite3.h
+	$(CC) -O2 -g -I$(AMALG) $(SQLITE_OPTS) $< -o $@ $(NEW_DIR)/libsqlite3.so.0 \
+	  -Wl,-rpath,'$$ORIGIN' -lm
+
+# NEW_WARN: sqlite3_module grew xIntegrity in 3.44; a module initializer written for 3.40 leaves
+# it zero (no integrity check), which is right, but -Wextra would call it missing.
+NEW_WARN := $(WARN) -Wno-missing-field-initializers
+$(NEW_DIR)/apify.$(SO): $(SRC) $(HDR) $(AMALG)/sqlite3.h | deps
+	@mkdir -p $(NEW_DIR)
+	$(CC) $(NEW_WARN) $(CFLAGS) $(VIS) -fPIC $(SHARED) -I$(AMALG) $(CURL_CFLAGS) $(SRC) -o $@ \
+	  $(LIBS)
+
+sqlite-$(SQLITE_NEW): $(NEW_DIR)/apify.$(SO) $(NEW_DIR)/sqlite3
+
+test-sqlite-$(SQLITE_NEW): sqlite-$(SQLITE_NEW)
+	@tests/deps.sh $(DEB_TEST)
+	APIFY_EXT=$(CURDIR)/$(NEW_DIR)/apify APIFY_SQLITE3=$(CURDIR)/$(NEW_DIR)/sqlite3 \
+	  APIFY_SQLITE_LIB=$(CURDIR)/$(NEW_DIR) \
+	  APIFY_SQLITE_VERSION=$$(sed -n 's/^#define SQLITE_VERSION *"\(.*\)"/\1/p' $(AMALG)/sqlite3.h) \
+	  $(PYTHON) tests/run.py $(MATRIX_SUITES)
+
 # -- packages -----------------------------------------------------------------------------------
 # make dist builds, offline and from the tree alone, into dist/ (ignored by git):
 #   apify_sqlite-V-py3-none-TAG.whl   the Python wheel: ext/loaders/python/apify_sqlite (a thin
