@@ -216,7 +216,7 @@ $(COV_DIR)/test_%: tests/unit/test_%.c $(UNIT_DEPS) | deps
 	$(CC) $(WARN) $(COV_FLAGS) -DSQLITE_CORE -Iext $(CURL_CFLAGS) $< $(SRC) -o $@ \
 	  -lsqlite3 $(LIBS)
 
-coverage: $(COV_DIR)/apify.$(SO) $(addprefix $(COV_DIR)/,$(UNIT_NAMES))
+coverage: $(COV_DIR)/apify.$(SO) $(addprefix $(COV_DIR)/,$(UNIT_NAMES)) dist
 	@tests/deps.sh $(DEB_TEST) gcovr
 	@find $(COV_DIR) -name '*.gcda' -delete
 	-$(PYTHON) tests/run.py --build $(COV_DIR) $(TESTS)
@@ -284,7 +284,7 @@ SQLITE_OPTS   := -DSQLITE_THREADSAFE=1 -DSQLITE_USE_URI=1 -DSQLITE_ENABLE_FTS3 \
 MATRIX_SUITES ?= test_function test_vtab test_faults test_security test_hostile test_semantics \
   test_bad_input test_bulk test_crash test_no_network
 
-$(AMALG)/sqlite3.c $(AMALG)/sqlite3.h:
+$(AMALG)/sqlite3.c:
 	@tests/deps.sh nodejs npm g++ make python3
 	npm ci --prefix tests/hosts --no-audit --no-fund
 
@@ -297,14 +297,14 @@ $(NEW_DIR)/shell.c: tests/sqlite-shell.sh
 	@mkdir -p $(NEW_DIR)
 	tests/sqlite-shell.sh $@
 
-$(NEW_DIR)/sqlite3: $(NEW_DIR)/shell.c $(NEW_DIR)/libsqlite3.so.0 $(AMALG)/sqlite3.h
+$(NEW_DIR)/sqlite3: $(NEW_DIR)/shell.c $(NEW_DIR)/libsqlite3.so.0 $(AMALG)/sqlite3.c
 	$(CC) -O2 -g -I$(AMALG) $(SQLITE_OPTS) $< -o $@ $(NEW_DIR)/libsqlite3.so.0 \
 	  -Wl,-rpath,'$$ORIGIN' -lm
 
 # NEW_WARN: sqlite3_module grew xIntegrity in 3.44; a module initializer written for 3.40 leaves
 # it zero (no integrity check), which is right, but -Wextra would call it missing.
 NEW_WARN := $(WARN) -Wno-missing-field-initializers
-$(NEW_DIR)/apify.$(SO): $(SRC) $(HDR) $(AMALG)/sqlite3.h | deps
+$(NEW_DIR)/apify.$(SO): $(SRC) $(HDR) $(AMALG)/sqlite3.c | deps
 	@mkdir -p $(NEW_DIR)
 	$(CC) $(NEW_WARN) $(CFLAGS) $(VIS) -fPIC $(SHARED) -I$(AMALG) $(CURL_CFLAGS) $(SRC) -o $@ \
 	  $(LIBS)

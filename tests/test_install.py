@@ -134,6 +134,7 @@ console.log(JSON.stringify(db.prepare(`SELECT name FROM pragma_function_list WHE
 """
 
 
+@unittest.skipIf(SANITIZER, f"the packages hold the plain build (APIFY_SANITIZER={SANITIZER})")
 class Artifacts(unittest.TestCase):
     """dist/ as make dist left it: one version everywhere, right checksums, the same module."""
 
