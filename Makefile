@@ -284,9 +284,11 @@ SQLITE_OPTS   := -DSQLITE_THREADSAFE=1 -DSQLITE_USE_URI=1 -DSQLITE_ENABLE_FTS3 \
 MATRIX_SUITES ?= test_function test_vtab test_faults test_security test_hostile test_semantics \
   test_bad_input test_bulk test_crash test_no_network
 
+# Only the sources are needed here: --ignore-scripts skips compiling better-sqlite3 (which
+# tests/test_hosts.py does, by its own npm ci, when it finds it unbuilt).
 $(AMALG)/sqlite3.c:
-	@tests/deps.sh nodejs npm g++ make python3
-	npm ci --prefix tests/hosts --no-audit --no-fund
+	@tests/deps.sh nodejs npm
+	npm ci --prefix tests/hosts --no-audit --no-fund --ignore-scripts
 
 $(NEW_DIR)/libsqlite3.so.0: $(AMALG)/sqlite3.c
 	@mkdir -p $(NEW_DIR)

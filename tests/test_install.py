@@ -66,13 +66,18 @@ def run(argv, timeout, **kwargs):
 
 # The same story for both hosts: a table of actors, one webhook per actor through the table,
 # one with the function; prints JSON {version, bulk: [[actor_id, status, id]], one: id}.
+# The lines from `import apify_sqlite` (Python) and `import Database` / `const Database` (Node) to
+# `load(db)` are the README's Install examples, word for word.
 PY_SCRIPT = """\
 import json, sqlite3, sys
+db_path, actors = sys.argv[1], json.loads(sys.argv[2])
+
 import apify_sqlite
-conn = sqlite3.connect(sys.argv[1])
+conn = sqlite3.connect(db_path)
 apify_sqlite.load(conn)
+
 conn.execute("CREATE TABLE actors(actor_id TEXT PRIMARY KEY, name TEXT)")
-conn.executemany("INSERT INTO actors VALUES (?, ?)", json.loads(sys.argv[2]).items())
+conn.executemany("INSERT INTO actors VALUES (?, ?)", actors.items())
 conn.commit()
 conn.execute('''INSERT INTO apify_webhooks(request_url, event_types, actor_id)
                 SELECT 'https://example.com/py/' || name, '["ACTOR.RUN.SUCCEEDED"]', actor_id
@@ -100,8 +105,6 @@ print(sorted(r[0] for r in conn.execute(
 """
 
 JS_BODY = """\
-const db = new Database(process.argv[2]);
-load(db);
 db.exec("CREATE TABLE actors(actor_id TEXT PRIMARY KEY, name TEXT)");
 const add = db.prepare("INSERT INTO actors VALUES (?, ?)");
 for (const [id, name] of Object.entries(JSON.parse(process.argv[3]))) add.run(id, name);
@@ -118,11 +121,18 @@ console.log(JSON.stringify({
                     WHERE request_url NOT LIKE '%/one' ORDER BY actor_id`).raw().all(),
   one }));
 """
-MJS = ('import Database from "better-sqlite3";\n'
-       'import { getLoadablePath, load } from "apify-sqlite";\n' + JS_BODY.replace("LANG", "mjs"))
-CJS = ('const Database = require("better-sqlite3");\n'
-       'const { getLoadablePath, load } = require("apify-sqlite");\n'
-       + JS_BODY.replace("LANG", "cjs"))
+MJS = ('const dbPath = process.argv[2];\n'
+       'import Database from "better-sqlite3";\n'
+       'import { load } from "apify-sqlite";\n'
+       'const db = new Database(dbPath);\n'
+       'load(db);\n\n'
+       'import { getLoadablePath } from "apify-sqlite";\n' + JS_BODY.replace("LANG", "mjs"))
+CJS = ('const dbPath = process.argv[2];\n'
+       'const Database = require("better-sqlite3");\n'
+       'const { load } = require("apify-sqlite");\n'
+       'const db = new Database(dbPath);\n'
+       'load(db);\n\n'
+       'const { getLoadablePath } = require("apify-sqlite");\n' + JS_BODY.replace("LANG", "cjs"))
 JS_NO_NETWORK = """\
 import Database from "better-sqlite3";
 import { load } from "apify-sqlite";
@@ -267,8 +277,15 @@ class NpmPackage(InstallCase):
         with open(os.path.join(cls.project, "package.json"), "w", encoding="utf-8") as f:
             json.dump({"name": "apify-sqlite-install-test", "version": "0.0.0", "private": True},
                       f)
+        env = dict(os.environ)
+        # better-sqlite3 is compiled here (its prebuilt binaries are on a host this machine
+        # cannot reach: trying first only waits), against the installed Node headers rather
+        # than downloaded ones, as tests/test_hosts.py does.
+        env.setdefault("npm_config_build_from_source", "true")
+        if os.path.exists("/usr/include/node/node.h"):
+            env.setdefault("npm_config_nodedir", "/usr")
         proc = run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error",
-                    str(npm_tgz()), "better-sqlite3@12"], NPM_TIMEOUT, cwd=cls.project)
+                    str(npm_tgz()), "better-sqlite3@12"], NPM_TIMEOUT, cwd=cls.project, env=env)
         cls.npm_error = (proc.stdout + proc.stderr)[-4000:] if proc.returncode else None
 
     @classmethod
