@@ -14,7 +14,9 @@
 ** file someone else wrote; SQLite then refuses them outside top-level SQL. SQLite 3.40 misses
 ** CHECK constraints, so both also check that the statement being run names them
 ** (calledDirectly). apify_dry_run and apify_version send nothing and reveal no
-** secret.
+** secret: they are all that the second entry point, sqlite3_apify_no_network_init, registers
+** (`.load ./build/apify sqlite3_apify_no_network_init`), for hosts such as Datasette that run
+** other people's top-level SQL, which DIRECTONLY does not stop.
 */
 #include <stdlib.h>
 #include <string.h>
