@@ -11,6 +11,9 @@
 #   make coverage     line and branch coverage of ext/ from the whole test suite
 #   make lint         cppcheck and clang-tidy over ext/
 #   make install      copy the module to $(DESTDIR)$(PREFIX)/lib/sqlite3/
+#   make dist         dist/: the Python wheel, the npm package and a tarball, with SHA256SUMS
+#   make test-sqlite-3.53
+#                     the end-to-end suites on SQLite 3.53 (better-sqlite3's amalgamation)
 #   make clean
 
 CC      ?= cc
@@ -20,7 +23,8 @@ PYTHON  ?= /usr/bin/python3
 BUILD   := build
 
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
-# Only sqlite3_apify_init is exported; everything else stays inside the module.
+# Only the entry points (sqlite3_apify_init, sqlite3_apify_no_network_init) are exported;
+# everything else stays inside the module.
 VIS     := -fvisibility=hidden
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
@@ -43,14 +47,17 @@ HDR     := ext/apify.h
 UNIT_SRC := ext/request.c ext/template.c ext/transport.c
 UNIT    := $(BUILD)/test_request
 
-.PHONY: all deps test unit demo bench install clean
+.PHONY: all deps test unit demo bench install dist clean
+
+# The one version, from ext/apify.h: apify_version(), the User-Agent and every package.
+VERSION := $(shell sed -n 's/^\#define APIFY_VERSION "\(.*\)"/\1/p' ext/apify.h)
 
 all: $(EXT)
 
 # Debian packages the build and the tests need. Missing ones are installed when we are root on a
 # system with apt-get; otherwise the exact command is printed and the build stops.
 DEB_BUILD := gcc libc6-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev pkg-config
-DEB_TEST  := sqlite3 python3 valgrind nodejs npm g++ make sqlite-utils
+DEB_TEST  := sqlite3 python3 python3-venv valgrind nodejs npm g++ make sqlite-utils
 deps:
 	@tests/deps.sh $(DEB_BUILD)
 
@@ -66,7 +73,8 @@ $(UNIT): tests/unit/test_request.c tests/unit/unit.h tests/unit/fault.h $(UNIT_S
 unit: $(UNIT)
 	$(UNIT)
 
-test: $(EXT) $(UNIT)
+# dist/ first: tests/test_install.py installs the packages make dist built.
+test: $(EXT) $(UNIT) dist
 	@tests/deps.sh $(DEB_TEST)
 	$(PYTHON) tests/run.py
 
@@ -194,7 +202,7 @@ fuzz: $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
 # killed with SIGKILL adds none). gcovr (Debian) merges them per source file.
 COV_DIR   := build-cov
 COV_FLAGS := -O0 -g --coverage
-# libgcov's own symbols stay inside the module, which still exports only sqlite3_apify_init
+# libgcov's own symbols stay inside the module, which still exports only its entry points
 # (tests/test_function.py checks that).
 COV_LDFLAGS := -Wl,--exclude-libs,ALL
 # Below this percentage of the lines of ext/ covered, the target fails.
@@ -210,7 +218,7 @@ $(COV_DIR)/test_%: tests/unit/test_%.c $(UNIT_DEPS) | deps
 	$(CC) $(WARN) $(COV_FLAGS) -DSQLITE_CORE -Iext $(CURL_CFLAGS) $< $(SRC) -o $@ \
 	  -lsqlite3 $(LIBS)
 
-coverage: $(COV_DIR)/apify.$(SO) $(addprefix $(COV_DIR)/,$(UNIT_NAMES))
+coverage: $(COV_DIR)/apify.$(SO) $(addprefix $(COV_DIR)/,$(UNIT_NAMES)) dist
 	@tests/deps.sh $(DEB_TEST) gcovr
 	@find $(COV_DIR) -name '*.gcda' -delete
 	-$(PYTHON) tests/run.py --build $(COV_DIR) $(TESTS)
@@ -249,5 +257,109 @@ install: $(EXT)
 	install -d $(DESTDIR)$(PREFIX)/lib/sqlite3
 	install -m 0644 $(EXT) $(DESTDIR)$(PREFIX)/lib/sqlite3/
 
+# -- SQLite versions ----------------------------------------------------------------------------
+# The end-to-end suites run on Debian's SQLite 3.40.1 (make test) and on the newest SQLite, from
+# the amalgamation better-sqlite3 12 ships (tests/hosts, `npm ci`; 3.53.0 today):
+#   build/sqlite-3.53/libsqlite3.so.0   that amalgamation, Debian's options (JSON, FTS5, R*Tree,
+#                                       load_extension on)
+#   build/sqlite-3.53/sqlite3           Debian's own shell (3.40.1's shell.c, from its source
+#                                       package: tests/sqlite-shell.sh) built against it; it
+#                                       finds the library through its rpath
+#   build/sqlite-3.53/apify.so          the extension compiled against 3.53's headers
+# make test-sqlite-3.53 runs MATRIX_SUITES with them: the shell through APIFY_SQLITE3, Python's
+# sqlite3 module (the runner's and every child's) through LD_LIBRARY_PATH=APIFY_SQLITE_LIB,
+# the module through APIFY_EXT; tests/run.py first checks that both report that version.
+# Linux only (soname, rpath).
+.PHONY: test-sqlite-3.53 sqlite-3.53
+
+SQLITE_NEW    := 3.53
+AMALG         := tests/hosts/node_modules/better-sqlite3/deps/sqlite3
+NEW_DIR       := $(BUILD)/sqlite-$(SQLITE_NEW)
+SQLITE_OPTS   := -DSQLITE_THREADSAFE=1 -DSQLITE_USE_URI=1 -DSQLITE_ENABLE_FTS3 \
+  -DSQLITE_ENABLE_FTS3_PARENTHESIS -DSQLITE_ENABLE_FTS4 -DSQLITE_ENABLE_FTS5 \
+  -DSQLITE_ENABLE_RTREE -DSQLITE_ENABLE_COLUMN_METADATA -DSQLITE_ENABLE_DBSTAT_VTAB \
+  -DSQLITE_ENABLE_MATH_FUNCTIONS -DSQLITE_ENABLE_STMTVTAB -DSQLITE_ENABLE_UNLOCK_NOTIFY \
+  -DSQLITE_ENABLE_PREUPDATE_HOOK -DSQLITE_ENABLE_SESSION -DSQLITE_SECURE_DELETE \
+  -DSQLITE_SOUNDEX -DSQLITE_LIKE_DOESNT_MATCH_BLOBS -DSQLITE_DEFAULT_RECURSIVE_TRIGGERS=1 \
+  -DSQLITE_MAX_VARIABLE_NUMBER=250000
+# The suites that take another SQLite: their names, or parts of them (tests/run.py patterns).
+MATRIX_SUITES ?= test_function test_vtab test_faults test_security test_hostile test_semantics \
+  test_bad_input test_bulk test_crash test_no_network
+
+# Only the sources are needed here: --ignore-scripts skips compiling better-sqlite3 (which
+# tests/test_hosts.py does, by its own npm ci, when it finds it unbuilt).
+$(AMALG)/sqlite3.c:
+	@tests/deps.sh nodejs npm
+	npm ci --prefix tests/hosts --no-audit --no-fund --ignore-scripts
+
+$(NEW_DIR)/libsqlite3.so.0: $(AMALG)/sqlite3.c
+	@mkdir -p $(NEW_DIR)
+	$(CC) -O2 -g -fPIC -shared -Wl,-soname,libsqlite3.so.0 $(SQLITE_OPTS) $< -o $@ -lm -lpthread
+
+$(NEW_DIR)/shell.c: tests/sqlite-shell.sh
+	@tests/deps.sh tcl xz-utils
+	@mkdir -p $(NEW_DIR)
+	tests/sqlite-shell.sh $@
+
+$(NEW_DIR)/sqlite3: $(NEW_DIR)/shell.c $(NEW_DIR)/libsqlite3.so.0 $(AMALG)/sqlite3.c
+	$(CC) -O2 -g -I$(AMALG) $(SQLITE_OPTS) $< -o $@ $(NEW_DIR)/libsqlite3.so.0 \
+	  -Wl,-rpath,'$$ORIGIN' -lm
+
+# NEW_WARN: sqlite3_module grew xIntegrity in 3.44; a module initializer written for 3.40 leaves
+# it zero (no integrity check), which is right, but -Wextra would call it missing.
+NEW_WARN := $(WARN) -Wno-missing-field-initializers
+$(NEW_DIR)/apify.$(SO): $(SRC) $(HDR) $(AMALG)/sqlite3.c | deps
+	@mkdir -p $(NEW_DIR)
+	$(CC) $(NEW_WARN) $(CFLAGS) $(VIS) -fPIC $(SHARED) -I$(AMALG) $(CURL_CFLAGS) $(SRC) -o $@ \
+	  $(LIBS)
+
+sqlite-$(SQLITE_NEW): $(NEW_DIR)/apify.$(SO) $(NEW_DIR)/sqlite3
+
+test-sqlite-$(SQLITE_NEW): sqlite-$(SQLITE_NEW)
+	@tests/deps.sh $(DEB_TEST)
+	APIFY_EXT=$(CURDIR)/$(NEW_DIR)/apify APIFY_SQLITE3=$(CURDIR)/$(NEW_DIR)/sqlite3 \
+	  APIFY_SQLITE_LIB=$(CURDIR)/$(NEW_DIR) \
+	  APIFY_SQLITE_VERSION=$$(sed -n 's/^#define SQLITE_VERSION *"\(.*\)"/\1/p' $(AMALG)/sqlite3.h) \
+	  $(PYTHON) tests/run.py $(MATRIX_SUITES)
+
+# -- packages -----------------------------------------------------------------------------------
+# make dist builds, offline and from the tree alone, into dist/ (ignored by git):
+#   apify_sqlite-V-py3-none-TAG.whl   the Python wheel: ext/loaders/python/apify_sqlite (a thin
+#                                     loader: loadable_path(), load(conn)) beside the module;
+#                                     TAG is this machine's (mkwheel.py, standard library only)
+#   apify-sqlite-V.tgz                the npm package: ext/loaders/npm (ES module, CommonJS,
+#                                     TypeScript types: getLoadablePath(), load(db)), the module
+#                                     in lib/; npm pack, nothing fetched
+#   apify-sqlite-V-OS-ARCH.tar.gz     the module and README.md
+#   SHA256SUMS                        sha256 of the three (sha256sum -c SHA256SUMS)
+# V is APIFY_VERSION. The module is the one `make` builds: it links the system's libcurl and
+# libcrypto, so the packages are for machines like this one (Debian 12 and alike).
+DIST      := dist
+UNAME_M   := $(shell uname -m)
+DIST_OS   := $(if $(filter $(SO),dylib),darwin,linux)
+NPM_CPU   := $(if $(filter x86_64 amd64,$(UNAME_M)),x64,$(if $(filter aarch64 arm64,$(UNAME_M)),arm64,$(UNAME_M)))
+DIST_TAR  := apify-sqlite-$(VERSION)-$(DIST_OS)-$(UNAME_M)
+NPM_STAGE := $(BUILD)/npm
+SHA256    := $(shell command -v sha256sum >/dev/null 2>&1 && echo sha256sum || echo 'shasum -a 256')
+
+dist: $(EXT)
+	@tests/deps.sh python3 nodejs npm
+	rm -rf $(DIST) $(NPM_STAGE) $(BUILD)/$(DIST_TAR)
+	mkdir -p $(DIST) $(NPM_STAGE)/lib $(BUILD)/$(DIST_TAR)
+	$(PYTHON) ext/loaders/python/mkwheel.py --version $(VERSION) --lib $(EXT) \
+	  --readme README.md --out $(DIST)
+	cp ext/loaders/npm/index.cjs ext/loaders/npm/index.mjs ext/loaders/npm/index.d.ts \
+	  README.md $(NPM_STAGE)/
+	sed -e 's/"version": "[^"]*"/"version": "$(VERSION)"/' -e 's/@OS@/$(DIST_OS)/' \
+	  -e 's/@CPU@/$(NPM_CPU)/' ext/loaders/npm/package.json > $(NPM_STAGE)/package.json
+	cp $(EXT) $(NPM_STAGE)/lib/
+	cd $(NPM_STAGE) && npm pack --offline --ignore-scripts --silent \
+	  --pack-destination $(CURDIR)/$(DIST) >/dev/null
+	cp $(EXT) README.md $(BUILD)/$(DIST_TAR)/
+	tar -C $(BUILD) --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - \
+	  $(DIST_TAR) | gzip -9n > $(DIST)/$(DIST_TAR).tar.gz
+	cd $(DIST) && $(SHA256) *.whl *.tgz *.tar.gz > SHA256SUMS
+	@ls -l $(DIST)
+
 clean:
-	rm -rf $(BUILD) build-asan build-cov
+	rm -rf $(BUILD) build-asan build-cov $(DIST)

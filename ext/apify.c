@@ -14,9 +14,12 @@
 ** the test makes the platform deliver) and apify_config can point the next request at another
 ** host, so none may run from a trigger or a view of a database file someone else wrote; SQLite
 ** then refuses them outside top-level SQL. SQLite 3.40 misses CHECK constraints, so they also
-** refuse to run while any table of an attached database names one of them in its definition
-** (calledSafely, trust.c). apify_dry_run and apify_version send
-** nothing and reveal no secret.
+** refuse to run while any table of an attached database names one of them in a CHECK
+** constraint (calledSafely, trust.c). apify_dry_run, apify_preview_dispatch and apify_version
+** send nothing and reveal no secret: they are all that the second entry point,
+** sqlite3_apify_no_network_init, registers (`.load ./build/apify sqlite3_apify_no_network_init`),
+** for hosts such as Datasette that run other people's top-level SQL, which DIRECTONLY does not
+** stop.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -255,9 +258,10 @@ static void configFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   settingResult(ctx, p, &aSetting[i]);
 }
 
-/* A fresh state: defaults, then APIFY_TOKEN and APIFY_API_BASE_URL from the environment. An
-** environment base URL that is not an http(s) URL is kept, and refused when something is sent. */
-static int apifyNew(Apify **pp){
+/* A fresh state: defaults, then (bEnv) APIFY_TOKEN and APIFY_API_BASE_URL from the environment.
+** An environment base URL that is not an http(s) URL is kept, and refused when something is
+** sent. Without bEnv (the no-network entry point) nothing is read: no token, the default URL. */
+static int apifyNew(Apify **pp, int bEnv){
   Apify *p = sqlite3_malloc64(sizeof(*p));
   char *zErr = 0;
   int i, rc = SQLITE_OK;
@@ -271,8 +275,10 @@ static int apifyNew(Apify **pp){
     if( pSet->eKind=='r' ) *settingReal(&p->cfg, pSet) = pSet->rDefault;
     else if( pSet->eKind!='s' ) *settingInt(&p->cfg, pSet) = (int)pSet->rDefault;
   }
-  rc = settingSetText(p, &aSetting[0], getenv("APIFY_TOKEN"), &zErr);
-  if( rc==SQLITE_OK ) rc = settingSetText(p, &aSetting[1], getenv("APIFY_API_BASE_URL"), &zErr);
+  rc = settingSetText(p, &aSetting[0], bEnv ? getenv("APIFY_TOKEN") : 0, &zErr);
+  if( rc==SQLITE_OK ){
+    rc = settingSetText(p, &aSetting[1], bEnv ? getenv("APIFY_API_BASE_URL") : 0, &zErr);
+  }
   if( rc==SQLITE_ERROR ){
     /* Kept as it is, so the first request fails naming it; falling back to the default would
     ** send the token to the production API because of a typo. */
@@ -577,44 +583,67 @@ static void versionFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 ** Registration.
 */
 
-#if defined(_WIN32)
-__declspec(dllexport)
-#elif defined(__GNUC__)
-__attribute__((visibility("default")))   /* the one symbol the module exports */
-#endif
-int sqlite3_apify_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi){
+/* Register the functions and, unless bNoNetwork, the virtual table. With bNoNetwork only what
+** sends nothing and reveals no secret is registered (the no-network entry point, for hosts that
+** run other people's top-level SQL, which DIRECTONLY does not stop): the state then reads no
+** token and no environment. */
+static int apifyRegister(sqlite3 *db, int bNoNetwork, char **pzErrMsg){
   static const struct {
     const char *zName;
     int nArg;
     int eFlags;
+    int bNetwork;          /* sends, configures or reads the token: not in the no-network set */
     void (*xFunc)(sqlite3_context*, int, sqlite3_value**);
   } aFunc[] = {
-    { "apify_create_webhook", 1, SQLITE_DIRECTONLY, createFunc },
-    { "apify_test_webhook",   1, SQLITE_DIRECTONLY, testFunc },
-    { "apify_config",         0, SQLITE_DIRECTONLY, configFunc },
-    { "apify_config",         1, SQLITE_DIRECTONLY, configFunc },
-    { "apify_config",         2, SQLITE_DIRECTONLY, configFunc },
-    { "apify_dry_run",        1, 0,                 dryRunFunc },
-    { "apify_preview_dispatch", 1, SQLITE_INNOCUOUS|SQLITE_DETERMINISTIC, previewFunc },
-    { "apify_preview_dispatch", 2, SQLITE_INNOCUOUS|SQLITE_DETERMINISTIC, previewFunc },
-    { "apify_version",        0, SQLITE_INNOCUOUS|SQLITE_DETERMINISTIC, versionFunc },
+    { "apify_create_webhook",   1, SQLITE_DIRECTONLY, 1, createFunc },
+    { "apify_test_webhook",     1, SQLITE_DIRECTONLY, 1, testFunc },
+    { "apify_config",           0, SQLITE_DIRECTONLY, 1, configFunc },
+    { "apify_config",           1, SQLITE_DIRECTONLY, 1, configFunc },
+    { "apify_config",           2, SQLITE_DIRECTONLY, 1, configFunc },
+    { "apify_dry_run",          1, 0,                 0, dryRunFunc },
+    { "apify_preview_dispatch", 1, SQLITE_INNOCUOUS|SQLITE_DETERMINISTIC, 0, previewFunc },
+    { "apify_preview_dispatch", 2, SQLITE_INNOCUOUS|SQLITE_DETERMINISTIC, 0, previewFunc },
+    { "apify_version",          0, SQLITE_INNOCUOUS|SQLITE_DETERMINISTIC, 0, versionFunc },
   };
   Apify *p = 0;
-  int i, rc;
-  SQLITE_EXTENSION_INIT2(pApi);
+  int i, rc = SQLITE_OK;
   /* A table or view of the database named like one of the extension's tables would take its
-  ** place: statements meant for the extension would reach it. Refuse to load, saying so. */
-  rc = apifySchemaGuard(db, 0, pzErrMsg);
+  ** place: statements meant for the extension would reach it. Refuse to load, saying so. (The
+  ** no-network entry point registers no table.) */
+  if( !bNoNetwork ) rc = apifySchemaGuard(db, 0, pzErrMsg);
   if( rc==SQLITE_OK ) rc = apifyHttpGlobalInit();
-  if( rc==SQLITE_OK ) rc = apifyNew(&p);
+  if( rc==SQLITE_OK ) rc = apifyNew(&p, !bNoNetwork);
   for(i=0; rc==SQLITE_OK && i<(int)(sizeof(aFunc)/sizeof(aFunc[0])); i++){
+    if( bNoNetwork && aFunc[i].bNetwork ) continue;
     apifyRef(p);   /* held by the function; create_function_v2 releases it even on failure */
     rc = sqlite3_create_function_v2(db, aFunc[i].zName, aFunc[i].nArg,
                                     SQLITE_UTF8|aFunc[i].eFlags, p, aFunc[i].xFunc, 0, 0,
                                     apifyUnref);
   }
-  if( rc==SQLITE_OK ) rc = apifyVtabRegister(db, p);
-  if( rc==SQLITE_OK ) rc = apifyRemoteRegister(db, p);
+  if( rc==SQLITE_OK && !bNoNetwork ) rc = apifyVtabRegister(db, p);
+  if( rc==SQLITE_OK && !bNoNetwork ) rc = apifyRemoteRegister(db, p);
   apifyUnref(p);   /* the registrations hold what is needed from here on */
   return rc;
+}
+
+#if defined(_WIN32)
+# define APIFY_EXPORT __declspec(dllexport)
+#elif defined(__GNUC__)
+# define APIFY_EXPORT __attribute__((visibility("default")))   /* the entry points only */
+#else
+# define APIFY_EXPORT
+#endif
+
+/* .load ./apify: everything. */
+APIFY_EXPORT
+int sqlite3_apify_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi){
+  SQLITE_EXTENSION_INIT2(pApi);
+  return apifyRegister(db, 0, pzErrMsg);
+}
+
+/* .load ./apify sqlite3_apify_no_network_init: only what sends nothing and reveals no secret. */
+APIFY_EXPORT
+int sqlite3_apify_no_network_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi){
+  SQLITE_EXTENSION_INIT2(pApi);
+  return apifyRegister(db, 1, pzErrMsg);
 }

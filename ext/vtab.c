@@ -1268,7 +1268,10 @@ static sqlite3_module webhookModule = {
   webhookSavepoint,          /* xSavepoint */
   webhookRelease,            /* xRelease */
   webhookRollbackTo,         /* xRollbackTo */
-  0                          /* xShadowName */
+  0,                         /* xShadowName */
+#if SQLITE_VERSION_NUMBER>=3044000
+  0                          /* xIntegrity: built against 3.44 or later */
+#endif
 };
 
 int apifyVtabRegister(sqlite3 *db, Apify *p){

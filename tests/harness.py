@@ -280,9 +280,32 @@ EXT = Path(os.environ["APIFY_EXT"]) if os.environ.get("APIFY_EXT") else ROOT / "
 # runtime preloaded, so tests that run them under valgrind, or in hosts that cannot take that
 # runtime, skip themselves (skip_under_sanitizer; shell() with a valgrind prefix does it itself).
 SANITIZER = os.environ.get("APIFY_SANITIZER", "")
-SQLITE3 = "sqlite3"
+# The SQLite the suites run on (make test-sqlite-3.53): APIFY_SQLITE3 is the sqlite3 shell to
+# run (Debian's by default), APIFY_SQLITE_LIB a directory holding the libsqlite3.so.0 that
+# Python's sqlite3 module and every other host process load (through LD_LIBRARY_PATH: set here
+# for the children; tests/run.py restarts itself with it so that its own sqlite3 module has it).
+SQLITE3 = os.environ.get("APIFY_SQLITE3") or "sqlite3"
+SQLITE_LIB = os.environ.get("APIFY_SQLITE_LIB", "")
+if SQLITE_LIB and os.environ.get("LD_LIBRARY_PATH", "").split(":")[0] != SQLITE_LIB:
+    os.environ["LD_LIBRARY_PATH"] = ":".join(
+        p for p in (SQLITE_LIB, os.environ.get("LD_LIBRARY_PATH")) if p)
 # Debian's Python: its sqlite3 module can load extensions (the pyenv one on PATH cannot).
 DEBIAN_PYTHON = "/usr/bin/python3"
+
+
+_sqlite_version = None
+
+
+def sqlite_version():
+    """The version of the SQLite the sqlite3 shell (SQLITE3) runs on, as a tuple: (3, 40, 1).
+    Where versions differ in what they allow (3.53 refuses DIRECTONLY functions in CHECK
+    constraints; json() reads JSON5 from 3.42), tests expect each version's own answer."""
+    global _sqlite_version
+    if _sqlite_version is None:
+        proc = subprocess.run([SQLITE3, ":memory:", "SELECT sqlite_version();"],
+                              capture_output=True, text=True, timeout=30, cwd=str(ROOT))
+        _sqlite_version = tuple(int(x) for x in proc.stdout.strip().split("."))
+    return _sqlite_version
 
 
 class ShellResult:

@@ -8,6 +8,11 @@ those whose names contain one of the PATTERNs). --build build-asan (or build-cov
 programs of that directory and loads its module (APIFY_EXT) instead (make test-asan, coverage).
 Debian's /usr/bin/python3 is used because its sqlite3 module can load extensions. `make test`
 builds first and calls this.
+
+Another SQLite (make test-sqlite-3.53): APIFY_SQLITE3 names the sqlite3 shell, APIFY_SQLITE_LIB
+the directory of its libsqlite3.so.0 (this script restarts itself with it on LD_LIBRARY_PATH,
+so its own sqlite3 module and every child load it), APIFY_EXT the module built against it; with
+APIFY_SQLITE_VERSION, a run whose shell or Python reports another version counts a failure.
 """
 import os
 import re
@@ -125,8 +130,38 @@ def sanitizer_reports():
     return len(names)
 
 
+def sqlite_versions():
+    """Which SQLite the suites run on: {host: version} for Python's sqlite3 module and the
+    sqlite3 shell (APIFY_SQLITE3, else Debian's)."""
+    import sqlite3
+    shell = os.environ.get("APIFY_SQLITE3") or "sqlite3"
+    proc = subprocess.run([shell, ":memory:", "SELECT sqlite_version();"], capture_output=True,
+                          text=True, timeout=30)
+    return {"python": sqlite3.sqlite_version, "shell": proc.stdout.strip() or proc.stderr.strip()}
+
+
+def check_sqlite_versions():
+    """Print the SQLite versions; with APIFY_SQLITE_VERSION (make test-sqlite-3.53) both hosts
+    must run that one, else the run counts one failure (the matrix would test the wrong
+    SQLite)."""
+    versions = sqlite_versions()
+    print("SQLite: " + ", ".join(f"{k} {v}" for k, v in versions.items()), flush=True)
+    want = os.environ.get("APIFY_SQLITE_VERSION")
+    if want and set(versions.values()) != {want}:
+        print(f"expected SQLite {want} in both hosts")
+        return 1
+    return 0
+
+
 def main():
     global BUILD
+    lib = os.environ.get("APIFY_SQLITE_LIB")
+    if lib and os.environ.get("LD_LIBRARY_PATH", "").split(":")[0] != lib:
+        # Another SQLite (make test-sqlite-3.53): restart with it first on LD_LIBRARY_PATH, so
+        # that this process's sqlite3 module loads it too, and every child inherits it.
+        env = dict(os.environ, LD_LIBRARY_PATH=":".join(
+            p for p in (lib, os.environ.get("LD_LIBRARY_PATH")) if p))
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
     patterns = sys.argv[1:]
     if patterns[:1] == ["--build"] and len(patterns) > 1:
         # Another build's unit programs and module; the suites (and the processes they start)
@@ -134,9 +169,10 @@ def main():
         BUILD, patterns = patterns[1].rstrip("/"), patterns[2:]
         os.environ["APIFY_EXT"] = os.path.join(ROOT, BUILD, "apify")
     start = time.monotonic()
+    f0 = check_sqlite_versions()
     p1, f1 = run_unit_programs(patterns)
     p2, f2, skipped = run_python_tests(patterns)
-    f3 = sanitizer_reports()
+    f3 = sanitizer_reports() + f0
     print(f"({time.monotonic() - start:.1f} s)")
     print(f"{p1 + p2} passed, {f1 + f2 + f3} failed" + (f", {skipped} skipped" if skipped else ""))
     return 0 if f1 + f2 + f3 == 0 and p1 + p2 > 0 else 1

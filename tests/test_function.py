@@ -302,11 +302,12 @@ class Registration(unittest.TestCase):
             "apify_preview_dispatch|2|0", "apify_test_webhook|1|1", "apify_version|0|0",
             "apify_remote_webhooks", "apify_webhook_dispatches", "apify_webhooks"], r)
 
-    def test_only_the_entry_point_is_exported(self):
+    def test_only_the_entry_points_are_exported(self):
         nm = subprocess.run(["nm", "-D", "--defined-only", str(EXT) + ".so"],
                             capture_output=True, text=True)
         names = {line.split()[-1] for line in nm.stdout.splitlines() if line.strip()}
-        self.assertEqual(names - {"_init", "_fini"}, {"sqlite3_apify_init"})
+        self.assertEqual(names - {"_init", "_fini"},
+                         {"sqlite3_apify_init", "sqlite3_apify_no_network_init"})
 
     def test_version(self):
         r = shell("SELECT apify_version();")

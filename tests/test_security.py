@@ -23,7 +23,8 @@ import threading
 import time
 import unittest
 
-from tests.harness import (EmulatorCase, Emulator, connect, local_rows, self_signed_cert, shell, start_shell)
+from tests.harness import (EXT, EmulatorCase, Emulator, connect, local_rows, self_signed_cert, shell,
+                           sqlite_version, start_shell)
 
 SECRET = "tok-SECRET-Sx7Qm2Lp9Wz4Rk8Vt3Nh6Yb1"    # distinctive: found anywhere, it leaked
 WRONG = "tok-WRONG-WrongWrong0Zz99Qq77Jj55"       # a refused token must not leak either
@@ -425,6 +426,11 @@ class OversizedAnswer(SecretCase):
         self.assertEqual(remote, {x["idempotency_key"]: x["id"] for x in rows})
 
 
+# The first SQLite tested that refuses DIRECTONLY functions in CHECK constraints by itself
+# (3.40.1 runs them; the change came in between).
+CHECK_REFUSED_FROM = (3, 53, 0)
+
+
 class DirectOnly(SecretCase):
     """What a database file can do with the extension loaded: nothing that sends or that
     changes the configuration, from any of its schema."""
@@ -494,6 +500,11 @@ class DirectOnly(SecretCase):
         self.assertUnsafe(conn, "SELECT * FROM v_config", "unsafe use of apify_config()")
         self.assertUntouched(conn)
 
+    CHECK_SCHEMA = (
+        "CREATE TABLE ck_send(x CHECK (apify_create_webhook(x) IS NOT NULL));\n"
+        "CREATE TABLE ck_redirect(x CHECK (apify_config('base_url', 'https://evil.example')"
+        " IS NOT NULL));\n")
+
     def test_check_constraints_of_a_database_file(self):
         # SQLite 3.40.1 does not apply DIRECTONLY to CHECK constraints read from the schema:
         # a file someone hands you could spend the token, or send it elsewhere next time. So the
@@ -501,6 +512,10 @@ class DirectOnly(SecretCase):
         # constraint names one of them, whatever the statement's text says (the old guard, which
         # looked for the function's name in the statement, let "-- raise the apify config
         # timeout" through). (Generated columns refuse non-deterministic functions anyway.)
+        # SQLite 3.53 refuses such constraints itself: below.
+        if sqlite_version() >= CHECK_REFUSED_FROM:
+            self.check_constraints_refused_by_sqlite()
+            return
         refused = ('apify: table "{}" in database "main" has a CHECK constraint that calls {}();'
                    " the extension does not send or change settings while a database's schema"
                    " can: drop or rebuild that table")
@@ -522,6 +537,35 @@ class DirectOnly(SecretCase):
                             f"SELECT apify_create_webhook({q(HOOK)});"):
                     r = shell(sql + "\n", self.emu, db=db, token=SECRET)
                     self.assertIn(message, r.err, sql)
+        self.assertNothingSent()
+
+    def check_constraints_refused_by_sqlite(self):
+        """SQLite 3.53's answer: such CHECK constraints cannot be written with the extension
+        loaded, and a file written without it (stand-in functions of the same names, as anyone
+        can make) is a malformed schema once the extension is loaded: nothing in it runs."""
+        r = shell(self.CHECK_SCHEMA, db=self.path("made_with_extension.db"),
+                  env={"APIFY_TOKEN": "", "APIFY_API_BASE_URL": ""})
+        self.assertEqual(r.err.splitlines(), [
+            "Parse error near line 2: unsafe use of apify_create_webhook()",
+            "Parse error near line 3: unsafe use of apify_config()"], r)
+        db = self.path("hostile.db")
+        maker = sqlite3.connect(db)
+        maker.create_function("apify_create_webhook", 1, lambda x: 1)
+        maker.create_function("apify_config", 2, lambda name, value: 1)
+        maker.executescript(self.CHECK_SCHEMA)
+        maker.close()
+        conn = sqlite3.connect(db, isolation_level=None)
+        self.addCleanup(conn.close)
+        conn.enable_load_extension(True)
+        conn.load_extension(str(EXT))
+        for sql in (f"INSERT INTO ck_send VALUES ({q(HOOK)})", "INSERT INTO ck_redirect VALUES (1)"):
+            with self.subTest(sql):
+                with self.assertRaises(sqlite3.DatabaseError) as caught:
+                    conn.execute(sql).fetchall()
+                self.assertEqual(str(caught.exception), "malformed database schema (ck_send) - "
+                                 "unsafe use of apify_create_webhook()")
+        self.assertNotEqual(conn.execute("SELECT apify_config('base_url')").fetchone(),
+                            ("https://evil.example",))
         self.assertNothingSent()
 
 
