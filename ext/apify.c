@@ -368,6 +368,39 @@ static const char *argJson(sqlite3_value *pVal, int *pn){
   return z;
 }
 
+/* The SQL result of a one-call function (apify_create_webhook, apify_test_webhook), from the
+** run's rc and the call's outcome: the API's data, cleaned of control characters and of the
+** token like every answer, with the JSON subtype; or the error (zErr when the run failed before
+** sending, else the API's or the network's). Frees the outcome and zErr. */
+static void oneResult(sqlite3_context *ctx, Apify *p, OneCall *one, int rc, char *zErr){
+  if( rc==SQLITE_OK && one->zData ){
+    char *zClean = apifyTextClean(one->zData, -1, p->cfg.zToken, 1);
+    if( zClean ){
+      sqlite3_result_text(ctx, zClean, -1, sqlite3_free);   /* SQLite owns it now */
+      sqlite3_result_subtype(ctx, JSON_SUBTYPE);
+    }else{
+      rc = SQLITE_NOMEM;
+    }
+  }else if( rc==SQLITE_OK ){
+    char *zWhy = apifyFailure(&p->cfg, &one->call, one->zType, one->zMsg);
+    zErr = zWhy ? apifyTextClean(zWhy, -1, p->cfg.zToken, 0) : 0;
+    sqlite3_free(zWhy);
+    rc = zErr ? SQLITE_ERROR : SQLITE_NOMEM;
+  }
+  if( rc==SQLITE_NOMEM ) sqlite3_result_error_nomem(ctx);
+  else if( rc==SQLITE_INTERRUPT ){
+    sqlite3_result_error(ctx, "apify: interrupted", -1);
+    sqlite3_result_error_code(ctx, rc);
+  }else if( rc!=SQLITE_OK ){
+    sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errstr(rc), -1);
+  }
+  apifyCallReset(&one->call);
+  sqlite3_free(one->zData);
+  sqlite3_free(one->zType);
+  sqlite3_free(one->zMsg);
+  sqlite3_free(zErr);
+}
+
 /* apify_create_webhook(json): validate, send (retrying what is safe), return the webhook. */
 static void createFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   Apify *p = (Apify*)sqlite3_user_data(ctx);
@@ -391,35 +424,9 @@ static void createFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     one.call.bReplay = 1;      /* it carries an idempotencyKey */
     rc = apifyHttpSend(p->pHttp, one.db, &p->cfg, 1, oneNext, oneDone, &one);
   }
-  if( rc==SQLITE_OK && one.zData ){
-    /* The server's text, cleaned of control characters and of the token, like every answer */
-    char *zClean = apifyTextClean(one.zData, -1, p->cfg.zToken, 1);
-    if( zClean ){
-      sqlite3_result_text(ctx, zClean, -1, sqlite3_free);   /* SQLite owns it now */
-      sqlite3_result_subtype(ctx, JSON_SUBTYPE);
-    }else{
-      rc = SQLITE_NOMEM;
-    }
-  }else if( rc==SQLITE_OK ){
-    char *zWhy = apifyFailure(&p->cfg, &one.call, one.zType, one.zMsg);
-    zErr = zWhy ? apifyTextClean(zWhy, -1, p->cfg.zToken, 0) : 0;
-    sqlite3_free(zWhy);
-    rc = zErr ? SQLITE_ERROR : SQLITE_NOMEM;
-  }
-  if( rc==SQLITE_NOMEM ) sqlite3_result_error_nomem(ctx);
-  else if( rc==SQLITE_INTERRUPT ){
-    sqlite3_result_error(ctx, "apify: interrupted", -1);
-    sqlite3_result_error_code(ctx, rc);
-  }else if( rc!=SQLITE_OK ){
-    sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errstr(rc), -1);
-  }
-  apifyCallReset(&one.call);
-  sqlite3_free(one.zData);
-  sqlite3_free(one.zType);
-  sqlite3_free(one.zMsg);
+  oneResult(ctx, p, &one, rc, zErr);   /* frees zErr */
   sqlite3_free(zBody);
   sqlite3_free(zKey);
-  sqlite3_free(zErr);
 }
 
 /* apify_test_webhook(id): POST /v2/webhooks/{id}/test, and the dispatch the API answers (JSON
@@ -455,33 +462,8 @@ static void testFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     one.call.bReplay = 0;      /* a second POST would be a second test dispatch */
     rc = apifyHttpSend(p->pHttp, one.db, &p->cfg, 1, oneNext, oneDone, &one);
   }
-  if( rc==SQLITE_OK && one.zData ){
-    char *zOut = apifyTextClean(one.zData, -1, p->cfg.zToken, 1);
-    if( zOut ){
-      sqlite3_result_text(ctx, zOut, -1, sqlite3_free);
-      sqlite3_result_subtype(ctx, JSON_SUBTYPE);
-    }else{
-      rc = SQLITE_NOMEM;
-    }
-  }else if( rc==SQLITE_OK ){
-    char *zWhy = apifyFailure(&p->cfg, &one.call, one.zType, one.zMsg);
-    zErr = zWhy ? apifyTextClean(zWhy, -1, p->cfg.zToken, 0) : 0;
-    sqlite3_free(zWhy);
-    rc = zErr ? SQLITE_ERROR : SQLITE_NOMEM;
-  }
-  if( rc==SQLITE_NOMEM ) sqlite3_result_error_nomem(ctx);
-  else if( rc==SQLITE_INTERRUPT ){
-    sqlite3_result_error(ctx, "apify: interrupted", -1);
-    sqlite3_result_error_code(ctx, rc);
-  }else if( rc!=SQLITE_OK ){
-    sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errstr(rc), -1);
-  }
-  apifyCallReset(&one.call);
-  sqlite3_free(one.zData);
-  sqlite3_free(one.zType);
-  sqlite3_free(one.zMsg);
+  oneResult(ctx, p, &one, rc, zErr);   /* frees zErr */
   sqlite3_free(zPath);
-  sqlite3_free(zErr);
 }
 
 /* apify_dry_run(json): the request apify_create_webhook would send, as JSON: method, url,
