@@ -29,7 +29,9 @@ import time
 import unittest
 
 from tests.harness import (Emulator, EmulatorCase, connect, local_rows, self_signed_cert,
-                           shell, start_shell)
+                           shell, sqlite_version, start_shell)
+
+CHECK_REFUSED_FROM = (3, 53, 0)   # SQLite refuses DIRECTONLY functions in CHECK from here
 
 VICTIM = "tok-VICTIM-Vq7Zk2Lp9Wz4Rk8Vt3Nh6Yb1"      # distinctive: found anywhere, it leaked
 ATTACKER = "tok-ATTACKER-Ax9Qm2Lp9Wz4Rk8Vt3Nh6Yb2"
@@ -603,8 +605,8 @@ class CheckConstraints(HostileCase):
                     with self.subTest(check=check, where=where, build=build):
                         self.emu.reset()
                         db = self.path(f"ck{i}-{where}-{build}.db")
-                        self.check_file(db, f"x TEXT, CONSTRAINT c CHECK ({check})", build)
-                        self.victim_on(db, where, function, trap)
+                        if self.check_file(db, f"x TEXT, CONSTRAINT c CHECK ({check})", build):
+                            self.victim_on(db, where, function, trap)
 
     def check_file(self, db, columns, build):
         """A file with the table notes(columns), built as an attacker would: with the extension
@@ -612,8 +614,12 @@ class CheckConstraints(HostileCase):
         TABLE), or without it, by rewriting sqlite_schema (any SQLite, no extension at all)."""
         if build == "extension":
             r = shell(f"CREATE TABLE notes({columns});\n", self.emu, db=db, token=None)
+            if sqlite_version() >= CHECK_REFUSED_FROM:
+                # SQLite 3.53 refuses to write such a CHECK with the extension loaded
+                self.assertIn("unsafe use of apify_", r.err, r)
+                return False
             self.assertEqual((r.rc, r.err), (0, ""), r)
-            return
+            return True
         plant(db, "CREATE TABLE notes(x TEXT);")
         conn = sqlite3.connect(db)
         try:
@@ -625,6 +631,7 @@ class CheckConstraints(HostileCase):
             conn.commit()
         finally:
             conn.close()
+        return True
 
     def victim_on(self, db, where, function, trap):
         """The victim's work on db (main) or with db ATTACHed as aux: notes that mention the
@@ -641,7 +648,14 @@ class CheckConstraints(HostileCase):
             db=db if where == "main" else ":memory:")
         message = self.REFUSED.format(function, db=where)
         found = errors(r)
-        self.assertEqual(found, [message] * 5, r)
+        if sqlite_version() >= CHECK_REFUSED_FROM:
+            # SQLite 3.53 refuses such a schema itself ("malformed database schema ... unsafe
+            # use of ..."), where the extension's guard does not answer first
+            self.assertEqual(len(found), 5, r)
+            for m in found:
+                self.assertTrue(m == message or "unsafe use of apify_" in m, m)
+        else:
+            self.assertEqual(found, [message] * 5, r)
         # Whatever was refused, nothing reached the attacker, and the base URL is still the
         # victim's; the victim's own INSERT into apify_webhooks went to the real base URL.
         self.assertEqual(trap.connections, 0)
@@ -657,10 +671,10 @@ class CheckConstraints(HostileCase):
             with self.subTest(build=build):
                 self.emu.reset()
                 db = self.path(f"two-{build}.db")
-                self.check_file(db, "x TEXT CHECK (x <> 'it''s (not /* here') ,"
-                                f" y, CHECK (apify_config('base_url', {q(trap.base_url)})"
-                                " IS NOT NULL)", build)
-                self.victim_on(db, "main", "apify_config", trap)
+                if self.check_file(db, "x TEXT CHECK (x <> 'it''s (not /* here') ,"
+                                   f" y, CHECK (apify_config('base_url', {q(trap.base_url)})"
+                                   " IS NOT NULL)", build):
+                    self.victim_on(db, "main", "apify_config", trap)
 
 
 # -- 5. the network around the request ---------------------------------------------------------
