@@ -616,7 +616,7 @@ class CheckConstraints(HostileCase):
             r = shell(f"CREATE TABLE notes({columns});\n", self.emu, db=db, token=None)
             if sqlite_version() >= CHECK_REFUSED_FROM:
                 # SQLite 3.53 refuses to write such a CHECK with the extension loaded
-                self.assertIn("unsafe use of apify_", r.err, r)
+                self.assertIn("unsafe use of apify_", r.err.lower(), r)
                 return False
             self.assertEqual((r.rc, r.err), (0, ""), r)
             return True
@@ -650,12 +650,16 @@ class CheckConstraints(HostileCase):
         found = errors(r)
         if sqlite_version() >= CHECK_REFUSED_FROM:
             # SQLite 3.53 refuses such a schema itself ("malformed database schema ... unsafe
-            # use of ..."), where the extension's guard does not answer first
-            self.assertEqual(len(found), 5, r)
+            # use of ..."; an ATTACHed one is not attached, so its table is missing), where
+            # the extension's guard does not answer first; the victim's own work then goes on
             for m in found:
-                self.assertTrue(m == message or "unsafe use of apify_" in m, m)
-        else:
-            self.assertEqual(found, [message] * 5, r)
+                self.assertTrue(m == message or "unsafe use of apify_" in m.lower()
+                                or m == "no such table: aux.notes", m)
+            self.assertTrue(found, r)
+            self.assertEqual(trap.connections, 0)
+            self.assertNotIn(trap.base_url, r.out)
+            return
+        self.assertEqual(found, [message] * 5, r)
         # Whatever was refused, nothing reached the attacker, and the base URL is still the
         # victim's; the victim's own INSERT into apify_webhooks went to the real base URL.
         self.assertEqual(trap.connections, 0)
