@@ -261,7 +261,8 @@ class PythonWheel(InstallCase):
         proc = run([self.python, "-c", PY_NO_NETWORK], RUN_TIMEOUT, cwd=self.tmp.name,
                    env=self.emu.env())
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertEqual(proc.stdout.strip(), "['apify_dry_run', 'apify_version']")
+        self.assertEqual(proc.stdout.strip(),
+                         "['apify_dry_run', 'apify_preview_dispatch', 'apify_version']")
         self.assertEqual(self.emu.log(), [])
 
 
@@ -320,7 +321,8 @@ class NpmPackage(InstallCase):
     def test_load_no_network(self):
         proc = self.node("no_network.mjs", JS_NO_NETWORK)
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertEqual(json.loads(proc.stdout), ["apify_dry_run", "apify_version"])
+        self.assertEqual(json.loads(proc.stdout),
+                         ["apify_dry_run", "apify_preview_dispatch", "apify_version"])
         self.assertEqual(self.emu.log(), [])
 
     def test_types_name_what_is_exported(self):
